@@ -1,0 +1,245 @@
+"""``python -m lmsteer <verb>``: the command line the Snakemake rules are thin shells over."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from .errors import LMSteerError
+
+log = logging.getLogger("lmsteer")
+
+
+def _params(items: Sequence[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs (values parsed as YAML scalars) -> dict."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise LMSteerError(f"--param expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def _seed_all(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cmd_prepare_data(a: argparse.Namespace) -> None:
+    from .data import prepare
+
+    for name in a.dataset:
+        out = prepare(name, Path(a.out), Path(a.mirror) if a.mirror else None, a.allow_download)
+        log.info("%s ready in %s (sha256 checked)", name, out)
+
+
+def cmd_convert_model(a: argparse.Namespace) -> None:
+    from .models import convert_embedded
+
+    for name in a.model:
+        log.info("%s -> %s", name, convert_embedded(name, Path(a.cache) if a.cache else None))
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from .data import detox_training_set
+    from .io import write_json
+    from .methods import get_method
+    from .models import load_model
+
+    _seed_all(a.seed)
+    method = get_method(a.method, base_model=a.model, **_params(a.param))
+    data = detox_training_set(Path(a.data_root), a.sources, a.per_class, a.seed)
+    log.info("training %s on %s: %d examples from %s", a.method, a.model, len(data), a.sources)
+    model, tok = load_model(a.model, offline=not a.online)
+    info = method.fit(model, tok, data, Path(a.out), a.seed)
+    write_json(Path(a.out) / "method.json", {"method": a.method, "model": a.model,
+                                             "sources": a.sources, **method.describe()})
+    log.info("trained: final loss %s", info.get("losses", [None])[-1] if info else None)
+
+
+def cmd_generate(a: argparse.Namespace) -> None:
+    from .data import load_prompts
+    from .generate import generate
+    from .io import write_json, write_jsonl
+    from .methods import get_method
+    from .models import load_model, model_provenance
+
+    _seed_all(a.seed)
+    method = get_method(a.method, **_params(a.param))
+    prompts = load_prompts(Path(a.prompts), a.n_prompts, a.seed)
+    model, tok = load_model(a.model, offline=not a.online)
+    method.load(model, tok, Path(a.artifact) if a.artifact else None)
+    rows = generate(model, tok, method, prompts, a.strength, samples=a.samples,
+                    max_new_tokens=a.max_new_tokens, top_p=a.top_p, batch_size=a.batch_size,
+                    seed=a.seed, meta={"model": a.model, "prompt_set": a.prompt_set})
+    write_jsonl(Path(a.out), rows)
+    if a.info_out:
+        info = model_provenance(a.model, model)
+        info["method"] = method.describe()
+        write_json(Path(a.info_out), info)
+    log.info("wrote %d continuations of %d prompts to %s", len(rows), len(prompts), a.out)
+
+
+def cmd_score(a: argparse.Namespace) -> None:
+    from .evaluate import evaluate, prompt_count
+    from .io import read_jsonl, write_jsonl
+    from .models import load_model
+    from .results import now, provenance, write_record
+
+    start = now()
+    rows = read_jsonl(Path(a.generations))
+    if not rows:
+        raise LMSteerError(f"{a.generations}: no generations")
+    judge = None
+    if a.judge:
+        jm, jt = load_model(a.judge, offline=not a.online)
+        judge = (a.judge, jm, jt)
+    options = yaml.safe_load(a.scorer_options) if a.scorer_options else {}
+    metrics, score_rows, described = evaluate(rows, a.scorers, judge, a.seed, options)
+    out = Path(a.out_dir)
+    write_jsonl(out / "scores.jsonl", score_rows)
+    n_prompts, samples = prompt_count(rows)
+    model_info = {"name": rows[0]["model"]}
+    if a.model_info and Path(a.model_info).is_file():
+        model_info = json.loads(Path(a.model_info).read_text())
+    record = {
+        "schema_version": 1, "task": a.task, "method": rows[0]["method"],
+        "backbone": rows[0]["model"], "seed": int(rows[0]["seed"]),
+        "prompt_set": a.prompt_set or rows[0].get("prompt_set", ""), "n_prompts": n_prompts,
+        "samples_per_prompt": samples, "strength": rows[0]["strength"], "metrics": metrics,
+        "model": model_info, "scorers": described,
+        "config": yaml.safe_load(a.run_config) if a.run_config else {},
+        "provenance": provenance(start),
+    }
+    write_record(out / "record.json", record)
+    log.info("scored %d samples of %d prompts -> %s", len(rows), n_prompts, out)
+
+
+def cmd_table(a: argparse.Namespace) -> None:
+    from .results import read_records
+    from .tables import detox_table, write_table
+
+    recs = [r for r in read_records([Path(p) for p in a.records]) if r["task"] == a.task]
+    if not recs:
+        raise LMSteerError(f"no {a.task} records under {', '.join(a.records)}")
+    df = detox_table(recs)
+    write_table(df, Path(a.out_md), Path(a.out_csv), title=a.title)
+    if a.figure:
+        from .plots import detox_figure
+
+        detox_figure(recs, Path(a.figure))
+    log.info("table of %d records -> %s", len(recs), a.out_md)
+
+
+def cmd_validate_config(a: argparse.Namespace) -> None:
+    from .config import load_config
+
+    load_config(Path(a.config), Path(a.schema))
+    log.info("%s is valid", a.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lmsteer", description=(
+        "LM-Steer benchmark pipeline: steer a frozen LM through its output embeddings, "
+        "generate, score and tabulate. Each verb has its own --help."))
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    s = sub.add_parser("prepare-data", help="copy (mirror) or download data sets; check sha256")
+    s.add_argument("--dataset", nargs="+", required=True, help="data set names (see data.py)")
+    s.add_argument("--out", default="resources/data", help="output root")
+    s.add_argument("--mirror", help="mirror folder holding the data sets (e.g. ../shared/data)")
+    s.add_argument("--allow-download", action="store_true", help="download from upstream URLs")
+    s.set_defaults(func=cmd_prepare_data)
+
+    s = sub.add_parser("convert-model", help="convert embedded GGUF models to safetensors once")
+    s.add_argument("--model", nargs="+", required=True, help="embedded model names")
+    s.add_argument("--cache", help="model cache folder (default resources/models)")
+    s.set_defaults(func=cmd_convert_model)
+
+    def common(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--model", required=True, help="embedded name, tiny-*, local folder or hub id")
+        s.add_argument("--seed", type=int, default=0, help="seed for every random source")
+        s.add_argument("--online", action="store_true", help="allow hub downloads")
+
+    s = sub.add_parser("train", help="train a method (e.g. lm_steer) on attribute-labelled text")
+    common(s)
+    s.add_argument("--method", default="lm_steer", help="method name (registry)")
+    s.add_argument("--data-root", default="resources/data", help="prepared data root")
+    s.add_argument("--sources", nargs="+", default=["davidson", "olid"], help="detox data sets")
+    s.add_argument("--per-class", type=int, default=1000, help="examples per class (toxic/clean)")
+    s.add_argument("--param", action="append", help="method parameter key=value (repeatable)")
+    s.add_argument("--out", required=True, help="output folder (steer + train_log.json)")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("generate", help="sample continuations of prompts under a method")
+    common(s)
+    s.add_argument("--method", default="original", help="method name (registry)")
+    s.add_argument("--artifact", help="trained method folder (e.g. the steer)")
+    s.add_argument("--param", action="append", help="method parameter key=value (repeatable)")
+    s.add_argument("--prompts", required=True, help="prompt JSONL (prompt.text)")
+    s.add_argument("--prompt-set", default="", help="name of the prompt set, for records")
+    s.add_argument("--n-prompts", type=int, help="seeded sample of this many prompts")
+    s.add_argument("--strength", type=float, default=0.0, help="control strength (steer value)")
+    s.add_argument("--samples", type=int, default=25, help="samples per prompt")
+    s.add_argument("--max-new-tokens", type=int, default=20, help="new tokens per sample")
+    s.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass")
+    s.add_argument("--batch-size", type=int, default=100, help="sequences per forward batch")
+    s.add_argument("--out", required=True, help="generations JSONL")
+    s.add_argument("--info-out", help="JSON file for the model's and method's provenance")
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("score", help="score generations; write scores.jsonl and record.json")
+    s.add_argument("--generations", required=True, help="generations JSONL")
+    s.add_argument("--scorers", nargs="+", default=["jigsaw-bilstm", "profanity-check"])
+    s.add_argument("--scorer-options", help="YAML mapping scorer -> options")
+    s.add_argument("--judge", help="judge LM for conditional perplexity (empty: skip)")
+    s.add_argument("--task", default="detox", help="task name for the record")
+    s.add_argument("--prompt-set", default="", help="prompt set name for the record")
+    s.add_argument("--model-info", help="JSON with the generator's provenance")
+    s.add_argument("--run-config", help="YAML of the resolved run config, stored in the record")
+    s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    s.add_argument("--online", action="store_true", help="allow hub downloads")
+    s.add_argument("--out-dir", required=True, help="folder for scores.jsonl and record.json")
+    s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("table", help="render a results table (+figure) from result records")
+    s.add_argument("--records", nargs="+", required=True, help="folders of record.json files")
+    s.add_argument("--task", default="detox")
+    s.add_argument("--title", default="Table 1: detoxification")
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-csv", required=True)
+    s.add_argument("--figure", help="PNG path for the figure")
+    s.set_defaults(func=cmd_table)
+
+    s = sub.add_parser("validate-config", help="check a config against the schema")
+    s.add_argument("--config", required=True)
+    s.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+    s.set_defaults(func=cmd_validate_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("transformers", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        args.func(args)
+    except LMSteerError as e:
+        log.error("%s", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return 2
+    return 0

@@ -1,0 +1,224 @@
+"""Data sets: fetched from upstream or copied from a mirror folder, always sha256-checked.
+
+Nothing here is committed to the project: ``prepare`` puts each file under
+``resources/data/<dataset>/`` and every loader reads from there.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import logging
+import random
+import re
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DataError
+from .io import atomic_path
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: str  # relative to the data set's folder (and to the mirror's data set folder)
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    mirror_dir: str  # folder name inside the mirror
+    files: tuple[DataFile, ...]
+    licence: str
+    description: str
+
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+
+_GH = "https://raw.githubusercontent.com"
+_DT = f"{_GH}/AI-secure/DecodingTrust/161ae83/data/toxicity/user_prompts"
+_LS = f"{_GH}/Glaciohound/LM-Steer/265982f/data/prompts/sentiment_prompts-10k"
+_SST = f"{_GH}/maltaweel/fine-grained-sentiment/2ea7354/data/sst"
+_TE = f"{_GH}/cardiffnlp/tweeteval/4fbd22c/datasets/offensive"
+
+
+def _reg(name: str, mirror_dir: str, licence: str, description: str,
+         files: list[tuple[str, str, str]]) -> None:
+    DATASETS.add(name, Dataset(name, mirror_dir, tuple(DataFile(*f) for f in files),
+                               licence, description))
+
+
+_reg("rtp-nontoxic", "rtp", "CC BY-SA 4.0 (RTP: Apache-2.0)",
+     "RealToxicityPrompts, 1,200 prompts with toxicity < 0.5 (the paper's setting)",
+     [("nontoxic_prompts_1200.jsonl", f"{_DT}/nontoxic.jsonl",
+       "feb50408f49585752bb8cbbb10d1a340ec45783358251299ea9a82ab19606823")])
+_reg("rtp-challenging", "rtp", "CC BY-SA 4.0 (RTP: Apache-2.0)",
+     "RealToxicityPrompts 'challenging' prompts (1,196)",
+     [("toxic_prompts_1196.jsonl", f"{_DT}/toxic.jsonl",
+       "a51d4650b14af9c0e795a9cfca2949916855662cee7c8db3dd551d38735d80cb")])
+_reg("davidson", "davidson", "MIT", "Davidson et al. 2017 hate/offensive tweets",
+     [("labeled_data.csv",
+       f"{_GH}/t-davidson/hate-speech-and-offensive-language/cb50f7e/data/labeled_data.csv",
+       "fcb8bc7c68120ae4af04a5b9acd58585513ede11e1548ebf36a5c2040b6f6281")])
+_reg("olid", "tweeteval_offensive", "see upstream", "OffensEval 2019 (OLID) via TweetEval",
+     [("train_text.txt", f"{_TE}/train_text.txt",
+       "78a7a32e38b10af7d8970b008bf17f661c8d0a90dad145fa0fa6a944669650db"),
+      ("train_labels.txt", f"{_TE}/train_labels.txt",
+       "c0b7d6ebdaa4ebcf6fc557ef1e775d92eda160218a0e3b1dd48eb8234dc892a6")])
+_reg("sst5", "sst5", "MIT", "Stanford Sentiment Treebank, 5 classes",
+     [(f"sst_{s}.txt", f"{_SST}/sst_{s}.txt", h) for s, h in (
+         ("train", "6140f2280e924726825b47135c6906c75b1ed3fc417ca6a5f5c8acd3c109f282"),
+         ("dev", "d4b0ff8a7606690d89f6e37c5cf9d77aa41562318a9f9b8aa3358691a51a2af9"),
+         ("test", "ae78588874d7653eb416992014ccc9ead5d3540e3f83158186202c9a5bf9461b"))])
+_reg("sentiment-prompts", "sentiment_prompts", "MIT", "DExperts OpenWebText sentiment prompts",
+     [(f"{s}_prompts.jsonl", f"{_LS}/{s}_prompts.jsonl", h) for s, h in (
+         ("positive", "e53c7cdebe1056ea7780687ffbc64a8861cd29a35247cf9b28c31b4309e5cb79"),
+         ("neutral", "ebb612696e4e5336c978f8e50f874f80acd8a298e2c1f1b0194a4a889dffb0c8"),
+         ("negative", "b82729cf20e3ee339b2b80e62adab365676010044ad29ad722ecb3ceb5a86950"))])
+
+#: prompt sets -> (dataset, file)
+PROMPT_SETS = {
+    "rtp-nontoxic": ("rtp-nontoxic", "nontoxic_prompts_1200.jsonl"),
+    "rtp-challenging": ("rtp-challenging", "toxic_prompts_1196.jsonl"),
+}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check(path: Path, expected: str, origin: str) -> None:
+    got = sha256_file(path)
+    if got != expected:
+        raise DataError(f"{origin}: sha256 mismatch (expected {expected[:16]}…, got {got[:16]}…); "
+                        f"the file is corrupt or not the recorded version")
+
+
+def prepare(name: str, out_root: Path, mirror: Path | None = None,
+            allow_download: bool = False) -> Path:
+    """Put data set ``name`` under ``out_root/name`` from ``mirror`` or upstream; check sha256."""
+    ds = DATASETS.get(name)
+    out = Path(out_root) / name
+    for f in ds.files:
+        dest = out / f.path
+        if dest.is_file() and sha256_file(dest) == f.sha256:
+            continue
+        with atomic_path(dest) as tmp:
+            if mirror is not None:
+                src = Path(mirror) / ds.mirror_dir / f.path
+                if not src.is_file():
+                    raise DataError(f"{src}: not found in mirror folder {mirror}")
+                shutil.copyfile(src, tmp)
+                origin = str(src)
+            elif allow_download:
+                log.info("downloading %s", f.url)
+                with urllib.request.urlopen(f.url, timeout=60) as r, open(tmp, "wb") as w:
+                    shutil.copyfileobj(r, w)
+                origin = f.url
+            else:
+                raise DataError(f"{name}: no mirror folder given and downloads are off "
+                                f"(set data.mirror or data.allow_download in the config)")
+            _check(tmp, f.sha256, origin)
+    return out
+
+
+# ------------------------------------------------------------------------------ loaders
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_MENTION = re.compile(r"@\w+|\bURL\b")
+_RT = re.compile(r"^\W*RT\b:?|\bRT\b:?")
+
+
+def clean_tweet(text: str) -> str:
+    """Strip retweet markers, @mentions, URLs and HTML entities from a tweet."""
+    text = html.unescape(html.unescape(text))
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = _RT.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip(" :!\"")
+    return text
+
+
+def load_davidson(folder: Path) -> list[tuple[str, int]]:
+    """(text, is_toxic) for every tweet; hate (0) and offensive (1) count as toxic."""
+    path = Path(folder) / "labeled_data.csv"
+    rows = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for i, r in enumerate(csv.DictReader(f), 2):
+            try:
+                rows.append((clean_tweet(r["tweet"]), int(r["class"] in ("0", "1"))))
+            except KeyError as e:
+                raise DataError(f"{path}:{i}: missing column {e}") from e
+    return rows
+
+
+def load_olid(folder: Path) -> list[tuple[str, int]]:
+    folder = Path(folder)
+    texts = (folder / "train_text.txt").read_text(encoding="utf-8").splitlines()
+    labels = (folder / "train_labels.txt").read_text(encoding="utf-8").splitlines()
+    if len(texts) != len(labels):
+        raise DataError(f"{folder}: {len(texts)} texts but {len(labels)} labels")
+    out = []
+    for i, (t, lab) in enumerate(zip(texts, labels), 1):
+        if lab.strip() not in ("0", "1"):
+            raise DataError(f"{folder / 'train_labels.txt'}:{i}: label {lab!r} is not 0 or 1")
+        out.append((clean_tweet(t), int(lab)))
+    return out
+
+
+DETOX_SOURCES = {"davidson": load_davidson, "olid": load_olid}
+
+
+def detox_training_set(data_root: Path, sources: list[str], per_class: int, seed: int,
+                       min_chars: int = 8) -> list[tuple[str, float]]:
+    """Balanced (text, steer value) pairs: toxic text -1, clean text +1, seeded sample."""
+    toxic, clean = [], []
+    for s in sources:
+        if s not in DETOX_SOURCES:
+            raise DataError(f"unknown detox source {s!r}; valid: {', '.join(sorted(DETOX_SOURCES))}")
+        for text, is_toxic in DETOX_SOURCES[s](Path(data_root) / s):
+            if len(text) >= min_chars:
+                (toxic if is_toxic else clean).append(text)
+    rng = random.Random(seed)
+    rng.shuffle(toxic)
+    rng.shuffle(clean)
+    n = min(per_class, len(toxic), len(clean))
+    pairs = [(t, -1.0) for t in toxic[:n]] + [(t, 1.0) for t in clean[:n]]
+    rng.shuffle(pairs)
+    return pairs
+
+
+def load_prompts(path: Path, n: int | None = None, seed: int = 0) -> list[dict]:
+    """Prompts from an RTP/DExperts JSONL file -> [{'id', 'text'}], a seeded sample of ``n``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8") from e
+    prompts = []
+    for i, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            raise DataError(f"{path}:{i}: empty line")
+        try:
+            obj = json.loads(line)
+            text = obj["prompt"]["text"] if isinstance(obj.get("prompt"), dict) else obj["prompt"]
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise DataError(f"{path}:{i}: expected a JSON object with prompt.text") from e
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}:{i}: empty prompt text")
+        prompts.append({"id": i - 1, "text": text})
+    if n is not None and n < len(prompts):
+        idx = sorted(random.Random(seed).sample(range(len(prompts)), n))
+        prompts = [prompts[i] for i in idx]
+    return prompts

@@ -1,0 +1,116 @@
+"""One interface for every controlled-generation method, and the method registry.
+
+A method answers two questions: how to train (or not) from attribute data, and how to make the
+model produce controlled next-token logits for a batch at a given control strength (a scalar
+for the batch, or one value per sample). Generation, scoring and tables never special-case a
+method. ``baselines/`` registers the paper's comparison methods into the same registry.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class Method:
+    """Base class: the unsteered model (``original``) is this with nothing overridden."""
+
+    name = "original"
+    trainable = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def fit(self, model: nn.Module, tok: Any, data: Sequence[tuple[str, float]],
+            out_dir: Path, seed: int) -> dict[str, Any]:
+        """Train from (text, attribute value) pairs and save artifacts to ``out_dir``."""
+        return {}
+
+    def load(self, model: nn.Module, tok: Any, artifact_dir: Path | None) -> None:
+        """Prepare ``model`` for controlled generation from saved artifacts."""
+
+    @contextlib.contextmanager
+    def control(self, model: nn.Module, strength: float | torch.Tensor) -> Iterator[None]:
+        """Within the block, ``model(...)`` yields logits controlled at ``strength``."""
+        yield
+
+    def num_trainable_parameters(self) -> int:
+        return 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "params": self.params,
+                "trainable_parameters": self.num_trainable_parameters()}
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+METHODS.add("original", Method)
+
+
+@METHODS.register("lm_steer")
+class LMSteerMethod(Method):
+    """LM-Steer: steer 0 is trained (+1 wanted / -1 unwanted), steer 1 is the always-on dummy."""
+
+    name = "lm_steer"
+    trainable = True
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.steer = None
+
+    def fit(self, model, tok, data, out_dir, seed):
+        from .train import TrainConfig, train_steer
+
+        cfg = TrainConfig.from_params(self.params, seed=seed)
+        self.steer, log_ = train_steer(model, tok, data, cfg, out_dir)
+        return log_
+
+    def load(self, model, tok, artifact_dir):
+        from .steer import Steer
+
+        if artifact_dir is None:
+            raise ValueError("lm_steer needs a trained steer folder")
+        self.steer = Steer.load(artifact_dir, model)
+
+    def values_for(self, strength: float | torch.Tensor) -> torch.Tensor:
+        """Strength -> steer values: (2,) for a scalar, (B, 2) for per-sample strengths."""
+        dummy = float(self.params.get("dummy_value", 1.0))
+        s = torch.as_tensor(strength, dtype=torch.float32)
+        if s.ndim == 0:
+            return torch.stack([s, torch.tensor(dummy)])
+        return torch.stack([s, torch.full_like(s, dummy)], dim=1)
+
+    @contextlib.contextmanager
+    def control(self, model, strength):
+        values = self.values_for(strength)
+        if values.ndim == 1 and self.params.get("fold", True):
+            self.steer.fold(values)  # fixed value: zero-overhead decoding
+            try:
+                yield
+            finally:
+                self.steer.unfold()
+        else:
+            self.steer.set_values(values)
+            try:
+                yield
+            finally:
+                self.steer.set_values(None)
+
+    def num_trainable_parameters(self) -> int:
+        return self.steer.num_parameters() if self.steer is not None else 0
+
+
+def get_method(name: str, **params: Any) -> Method:
+    """Instantiate a registered method; baselines are registered on import when present."""
+    try:
+        import baselines  # noqa: F401  (registers the comparison methods, if installed)
+    except ImportError:
+        pass
+    return METHODS.get(name)(**params)

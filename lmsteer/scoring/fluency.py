@@ -1,0 +1,45 @@
+"""Conditional perplexity of a continuation given its prompt under a judge LM."""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def conditional_perplexity(model: Any, tok: Any, prompts: Sequence[str],
+                           continuations: Sequence[str], batch_size: int = 16,
+                           progress: bool = True) -> list[float]:
+    """exp(mean NLL of the continuation's tokens | prompt), one per pair; NaN if empty.
+
+    Prompt and prompt+continuation are tokenised by the judge's own tokenizer; the tokens past
+    the prompt's are the continuation's. Batches are right-padded.
+    """
+    out: list[float] = []
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    for i in tqdm(range(0, len(prompts), batch_size), desc="perplexity", disable=not progress,
+                  leave=False):
+        ps, cs = prompts[i:i + batch_size], continuations[i:i + batch_size]
+        p_ids = [tok(p, add_special_tokens=True)["input_ids"] for p in ps]
+        f_ids = [tok(p + c, add_special_tokens=True)["input_ids"] for p, c in zip(ps, cs)]
+        width = max(len(f) for f in f_ids)
+        ids = torch.full((len(f_ids), width), pad, dtype=torch.long)  # (B, T)
+        mask = torch.zeros_like(ids)
+        target_mask = torch.zeros_like(ids, dtype=torch.bool)
+        for r, (p, f) in enumerate(zip(p_ids, f_ids)):
+            ids[r, :len(f)] = torch.tensor(f)
+            mask[r, :len(f)] = 1
+            target_mask[r, min(len(p), len(f)):len(f)] = True
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (B, T-1, V)
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:],
+                                                reduction="none")  # (B, T-1)
+        tm = target_mask[:, 1:]
+        for r in range(len(f_ids)):
+            n = int(tm[r].sum())
+            out.append(math.exp(float(nll[r][tm[r]].mean())) if n else float("nan"))
+    return out

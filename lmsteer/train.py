@@ -1,0 +1,193 @@
+"""Train a steer on a frozen LM, with the LM's last hidden states computed once and cached.
+
+Because the LM is frozen and the steer acts only on the output side, each training text's
+last hidden states never change: one no-grad forward pass caches them (float16), and every
+step costs only the low-rank steer plus the output-matrix product.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from .errors import TrainingError
+from .io import atomic_path, write_json
+from .steer import Steer, SteerConfig, apply_final_logit_transform, output_matrix_sha256
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """The paper's recipe (Adam, lr 1e-2, eps 1e-3, labels -1/+1, dummy steer at 1), sized."""
+
+    rank: int = 64
+    epsilon: float = 1e-3
+    init_scale: float = 1e-2
+    num_steers: int = 2
+    lr: float = 1e-2
+    steps: int = 200
+    batch_size: int = 32
+    max_length: int = 64
+    regularization: float = 0.0
+    dummy_value: float = 1.0
+    cache_batch_size: int = 32
+    checkpoint_every: int = 50
+    seed: int = 0
+    base_model: str = ""
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], seed: int) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names}, seed=seed)
+
+
+@dataclass
+class HiddenCache:
+    """Flattened per-token training rows: hidden (N, d) predicts target (N,) of example ex (N,)."""
+
+    hidden: torch.Tensor  # (N, d) float16
+    target: torch.Tensor  # (N,) long
+    example: torch.Tensor  # (N,) long, index into the training pairs
+    offsets: torch.Tensor  # (E + 1,) row range of each example
+
+
+@torch.no_grad()
+def cache_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int,
+                        batch_size: int = 32, progress: bool = True) -> HiddenCache:
+    """One frozen forward over ``texts``; keeps the last hidden states that predict each token."""
+    base = model.base_model
+    hid, tgt, ex, offsets = [], [], [], [0]
+    pad_side = tok.padding_side
+    tok.padding_side = "right"
+    try:
+        for i in tqdm(range(0, len(texts), batch_size), desc="cache hidden states",
+                      disable=not progress, leave=False):
+            enc = tok(list(texts[i:i + batch_size]), return_tensors="pt", padding=True,
+                      truncation=True, max_length=max_length)
+            h = base(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+                     ).last_hidden_state  # (B, T, d)
+            for r in range(h.shape[0]):
+                n = int(enc["attention_mask"][r].sum())
+                hid.append(h[r, :max(n - 1, 0)].to(torch.float16))
+                tgt.append(enc["input_ids"][r, 1:n])
+                ex.append(torch.full((max(n - 1, 0),), i + r, dtype=torch.long))
+                offsets.append(offsets[-1] + max(n - 1, 0))
+    finally:
+        tok.padding_side = pad_side
+    return HiddenCache(torch.cat(hid), torch.cat(tgt), torch.cat(ex), torch.tensor(offsets))
+
+
+def _batch_rows(cache: HiddenCache, n_examples: int, batch_size: int, seed: int,
+                step: int) -> torch.Tensor:
+    """Rows of a seeded random batch of examples; depends only on (seed, step) -> resumable."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    exs = torch.randperm(n_examples, generator=gen)[:batch_size]
+    return torch.cat([torch.arange(int(cache.offsets[e]), int(cache.offsets[e + 1])) for e in exs])
+
+
+def steer_loss(model: nn.Module, steer: Steer, hidden: torch.Tensor, values: torch.Tensor,
+               target: torch.Tensor) -> torch.Tensor:
+    """Mean token NLL of ``target`` under steered logits; hidden (N, d), values (N, S)."""
+    steered = steer.steer_hidden(hidden, values)  # (N, d)
+    logits = apply_final_logit_transform(model, steer.base_head(steered))  # (N, V)
+    return nn.functional.cross_entropy(logits.float(), target)
+
+
+def _save_checkpoint(ckpt: Path, steer: Steer, opt: torch.optim.Optimizer, step: int,
+                     losses: list[float]) -> None:
+    steer.save(ckpt)
+    st = opt.state_dict()["state"]
+    tensors = {f"{k}.{name}": v.detach().clone().reshape(-1) if v.ndim == 0 else v.detach().clone()
+               for k, s in st.items() for name, v in s.items()}
+    with atomic_path(ckpt / "optimizer.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_json(ckpt / "progress.json", {"step": step, "losses": losses,
+                                        "config": asdict(steer_train_config(steer))})
+
+
+def steer_train_config(steer: Steer) -> TrainConfig:
+    return TrainConfig(**steer.config.extra["train"])
+
+
+def _load_checkpoint(ckpt: Path, steer: Steer, opt: torch.optim.Optimizer) -> tuple[int, list]:
+    loaded = Steer.load(ckpt)
+    with torch.no_grad():
+        steer.projector1.copy_(loaded.projector1)
+        steer.projector2.copy_(loaded.projector2)
+    tensors = load_file(str(ckpt / "optimizer.safetensors"))
+    state = opt.state_dict()
+    for k in state["param_groups"][0]["params"]:
+        entry = {n.split(".", 1)[1]: t for n, t in tensors.items() if n.split(".", 1)[0] == str(k)}
+        if entry:
+            entry["step"] = entry["step"].reshape(())
+            state["state"][k] = entry
+    opt.load_state_dict(state)
+    prog = json.loads((ckpt / "progress.json").read_text())
+    return int(prog["step"]), list(prog["losses"])
+
+
+def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], cfg: TrainConfig,
+                out_dir: Path, progress: bool = True) -> tuple[Steer, dict[str, Any]]:
+    """Train steer 0 on (text, value) pairs with steer 1 fixed at ``dummy_value``; save it.
+
+    Checkpoints go to ``out_dir/checkpoint`` every ``checkpoint_every`` steps; a rerun resumes.
+    """
+    out_dir = Path(out_dir)
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    head = model.get_output_embeddings()
+    scfg = SteerConfig(num_steers=cfg.num_steers, rank=cfg.rank, epsilon=cfg.epsilon,
+                       init_scale=cfg.init_scale, hidden_size=head.weight.shape[1],
+                       base_model=cfg.base_model, base_sha256=output_matrix_sha256(model),
+                       extra={"train": asdict(cfg)})
+    steer = Steer(scfg, seed=cfg.seed).attach(model)
+    texts = [t for t, _ in data]
+    labels = torch.tensor([v for _, v in data], dtype=torch.float32)  # (E,)
+    cache = cache_hidden_states(model, tok, texts, cfg.max_length, cfg.cache_batch_size, progress)
+    t_cache = time.time() - t0
+    log.info("cached %d token rows (%.1f MB) in %.1fs", cache.hidden.shape[0],
+             cache.hidden.numel() * 2 / 1e6, t_cache)
+    opt = torch.optim.Adam([steer.projector1, steer.projector2], lr=cfg.lr)
+    ckpt = out_dir / "checkpoint"
+    start, losses = 0, []
+    if (ckpt / "progress.json").is_file():
+        saved = json.loads((ckpt / "progress.json").read_text()).get("config")
+        if saved == asdict(cfg):
+            start, losses = _load_checkpoint(ckpt, steer, opt)
+            log.info("resuming training from step %d", start)
+        else:
+            log.warning("ignoring checkpoint in %s: it was made with another config", ckpt)
+    bar = tqdm(range(start, cfg.steps), desc="train steer", disable=not progress,
+               initial=start, total=cfg.steps)
+    for step in bar:
+        rows = _batch_rows(cache, len(texts), cfg.batch_size, cfg.seed, step)
+        values = torch.stack([labels[cache.example[rows]],
+                              torch.full((len(rows),), cfg.dummy_value)], dim=1)  # (N, 2)
+        loss = steer_loss(model, steer, cache.hidden[rows].float(), values, cache.target[rows])
+        if not math.isfinite(loss.item()):
+            raise TrainingError(f"loss became {loss.item()} at step {step}; the last good "
+                                f"checkpoint is kept in {ckpt} (lower lr or epsilon)")
+        total = loss + cfg.regularization * steer.regularization() if cfg.regularization else loss
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        losses.append(round(loss.item(), 6))
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            _save_checkpoint(ckpt, steer, opt, step + 1, losses)
+    steer.save(out_dir)
+    info = {"steps": cfg.steps, "losses": losses, "examples": len(texts),
+            "token_rows": int(cache.hidden.shape[0]), "cache_seconds": round(t_cache, 2),
+            "seconds": round(time.time() - t0, 2), "trainable_parameters": steer.num_parameters()}
+    write_json(out_dir / "train_log.json", info)
+    return steer, info

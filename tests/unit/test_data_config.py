@@ -1,0 +1,97 @@
+"""Data preparation (sha256), loaders with clear errors, and the config schema."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lmsteer.config import load_config
+from lmsteer.data import clean_tweet, detox_training_set, load_prompts, prepare
+from lmsteer.errors import ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+MIRROR = ROOT.parent / "shared" / "data"
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason="no data mirror beside the checkout")
+
+
+@needs_mirror
+def test_prepare_from_mirror_checks_sha(tmp_path):
+    out = prepare("rtp-challenging", tmp_path, MIRROR)
+    assert (out / "toxic_prompts_1196.jsonl").is_file()
+
+
+def test_prepare_rejects_wrong_checksum(tmp_path):
+    mirror = tmp_path / "mirror" / "rtp"
+    mirror.mkdir(parents=True)
+    (mirror / "toxic_prompts_1196.jsonl").write_text('{"prompt": {"text": "hi"}}\n')
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        prepare("rtp-challenging", tmp_path / "out", tmp_path / "mirror")
+    assert not (tmp_path / "out" / "rtp-challenging" / "toxic_prompts_1196.jsonl").exists()
+
+
+def test_prepare_without_source_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no mirror folder"):
+        prepare("davidson", tmp_path)
+
+
+def test_prompt_loader_errors_name_file_and_line(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_text('{"prompt": {"text": "a"}}\n\n')
+    with pytest.raises(DataError, match=r"p.jsonl:2: empty line"):
+        load_prompts(p)
+    p.write_bytes(b'{"prompt": {"text": "a"}}\n{"prompt": {"text": "\xff"}}\n')
+    with pytest.raises(DataError, match=r"p.jsonl:2: not valid UTF-8"):
+        load_prompts(p)
+    p.write_text('{"prompt": {"text": "a"}}\n{"nope": 1}\n')
+    with pytest.raises(DataError, match=r"p.jsonl:2"):
+        load_prompts(p)
+
+
+def test_prompt_sample_is_seeded(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_text("".join(f'{{"prompt": {{"text": "t{i}"}}}}\n' for i in range(50)))
+    a, b = load_prompts(p, 5, seed=1), load_prompts(p, 5, seed=1)
+    assert a == b and len(a) == 5
+    assert a != load_prompts(p, 5, seed=2)
+    assert [x["id"] for x in a] == sorted(x["id"] for x in a)
+
+
+def test_clean_tweet():
+    assert clean_tweet("RT @bob: you &amp; me http://t.co/x") == "you & me"
+    assert clean_tweet("@USER @USER great game URL") == "great game"
+
+
+@needs_mirror
+def test_detox_training_set_balanced_and_seeded(tmp_path):
+    for d in ("davidson", "olid"):
+        prepare(d, tmp_path, MIRROR)
+    data = detox_training_set(tmp_path, ["davidson", "olid"], 100, seed=0)
+    assert len(data) == 200
+    assert sum(v == -1.0 for _, v in data) == 100
+    assert data == detox_training_set(tmp_path, ["davidson", "olid"], 100, seed=0)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml"])
+def test_shipped_configs_are_valid(name):
+    load_config(ROOT / "config" / name, SCHEMA)
+
+
+def test_schema_rejects_bad_config_naming_the_key(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config/ci.yaml").read_text())
+    cfg["detox"]["n_prompts"] = 0
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"detox\.n_prompts"):
+        load_config(p, SCHEMA)
+    cfg = yaml.safe_load((ROOT / "config/ci.yaml").read_text())
+    cfg["scorers"] = ["perspective"]
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"scorers\.0"):
+        load_config(p, SCHEMA)
+    cfg = yaml.safe_load((ROOT / "config/ci.yaml").read_text())
+    cfg["detox"]["trian"] = {}
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match="trian"):
+        load_config(p, SCHEMA)

@@ -1,0 +1,104 @@
+"""Training (cached hidden states, resume, NaN) and batched generation on tiny models."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lmsteer.errors import TrainingError
+from lmsteer.generate import generate
+from lmsteer.methods import get_method
+from lmsteer.models import load_model
+from lmsteer.steer import Steer
+from lmsteer.train import TrainConfig, train_steer
+
+DATA = [("you are a stupid idiot", -1.0), ("i hate this , it is terrible", -1.0),
+        ("what a lovely day", 1.0), ("i love this movie , it is great", 1.0)] * 4
+PROMPTS = [{"id": 0, "text": "the cat"}, {"id": 1, "text": "you are"}]
+
+
+def _cfg(**kw):
+    base = dict(rank=4, epsilon=1e-2, init_scale=0.1, lr=5e-2, steps=12, batch_size=4,
+                max_length=16, checkpoint_every=4, seed=0, base_model="tiny-llama")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_training_lowers_loss_and_saves(tmp_path):
+    model, tok = load_model("tiny-llama")
+    steer, info = train_steer(model, tok, DATA, _cfg(steps=30, checkpoint_every=0), tmp_path,
+                              progress=False)
+    first, last = sum(info["losses"][:5]) / 5, sum(info["losses"][-5:]) / 5
+    assert last < first
+    assert (tmp_path / "steer.safetensors").is_file()
+    assert json.loads((tmp_path / "train_log.json").read_text())["steps"] == 30
+
+
+def test_steer_moves_distribution_towards_wanted_text(tmp_path):
+    model, tok = load_model("tiny-llama")
+    steer, _ = train_steer(model, tok, DATA, _cfg(steps=60, checkpoint_every=0), tmp_path,
+                           progress=False)
+    good = tok("what a lovely day", return_tensors="pt")["input_ids"]
+
+    def nll(values):
+        steer.set_values(values)
+        with torch.no_grad():
+            return model(input_ids=good, labels=good).loss.item()
+    assert nll([5.0, 1.0]) < nll([-5.0, 1.0])
+
+
+def test_resume_gives_identical_steer(tmp_path):
+    model, tok = load_model("tiny-llama")
+    full, _ = train_steer(model, tok, DATA, _cfg(), tmp_path / "a", progress=False)
+    full.detach()
+    # interrupted run: stop after 8 steps (checkpoint at 4 and 8), then rerun to 12
+    part, _ = train_steer(model, tok, DATA, _cfg(steps=8), tmp_path / "b", progress=False)
+    part.detach()
+    prog = tmp_path / "b" / "checkpoint" / "progress.json"
+    assert json.loads(prog.read_text())["step"] == 4
+    # make the checkpoint look like the 12-step run was interrupted at step 4
+    p = json.loads(prog.read_text())
+    p["config"]["steps"] = 12
+    prog.write_text(json.dumps(p))
+    meta = json.loads((tmp_path / "b/checkpoint/steer_config.json").read_text())
+    meta["config"]["extra"]["train"]["steps"] = 12
+    (tmp_path / "b/checkpoint/steer_config.json").write_text(json.dumps(meta))
+    resumed, info = train_steer(model, tok, DATA, _cfg(), tmp_path / "b", progress=False)
+    assert torch.allclose(resumed.projector1, full.projector1, atol=1e-6)
+    assert torch.allclose(resumed.projector2, full.projector2, atol=1e-6)
+    assert len(info["losses"]) == 12
+
+
+def test_nan_loss_stops_with_step(tmp_path):
+    model, tok = load_model("tiny-llama")
+    with pytest.raises(TrainingError, match="at step 0"):
+        train_steer(model, tok, DATA, _cfg(epsilon=float("inf")), tmp_path, progress=False)
+
+
+def test_generation_is_seeded_batched_and_cut_by_tokens(tmp_path):
+    model, tok = load_model("tiny-llama")
+    meth = get_method("original")
+    a = generate(model, tok, meth, PROMPTS, 0.0, samples=3, max_new_tokens=5, batch_size=4,
+                 seed=1, progress=False)
+    b = generate(model, tok, meth, PROMPTS, 0.0, samples=3, max_new_tokens=5, batch_size=4,
+                 seed=1, progress=False)
+    assert a == b and len(a) == 6
+    assert {(r["prompt_id"], r["sample"]) for r in a} == {(p, s) for p in (0, 1) for s in range(3)}
+    assert all(r["n_tokens"] <= 5 for r in a)
+    assert any(r["n_tokens"] == 5 for r in a)
+
+
+def test_lm_steer_method_fold_equals_per_sample_generation(tmp_path):
+    model, tok = load_model("tiny-llama")
+    train_steer(model, tok, DATA, _cfg(steps=20, checkpoint_every=0), tmp_path,
+                progress=False)[0].detach()
+    meth = get_method("lm_steer")
+    meth.load(model, tok, tmp_path)
+    kw = dict(samples=4, max_new_tokens=6, batch_size=8, seed=3, progress=False)
+    folded = generate(model, tok, meth, PROMPTS, 5.0, **kw)
+    meth.params["fold"] = False
+    unfolded = generate(model, tok, meth, PROMPTS, 5.0, **kw)
+    same = sum(f["continuation"] == u["continuation"] for f, u in zip(folded, unfolded))
+    assert same >= len(folded) - 1  # float rounding may flip at most a rare sample
+    assert isinstance(meth.steer, Steer) and not meth.steer.folded

@@ -1,0 +1,28 @@
+# Data sets (mirror or download, sha256-checked) and the one-time conversion of embedded LMs.
+
+
+rule prepare_data:
+    output:
+        directory("resources/data/{dataset}"),
+    params:
+        mirror=f"--mirror {config['data']['mirror']}" if config.get("data", {}).get("mirror") else "",
+        download="--allow-download" if config.get("data", {}).get("allow_download") else "",
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        "logs/prepare_data/{dataset}.log",
+    shell:
+        "python -m lmsteer prepare-data --dataset {wildcards.dataset} --out resources/data "
+        "{params.mirror} {params.download} > {log} 2>&1"
+
+
+rule convert_model:
+    output:
+        "resources/models/{model}/config.json",
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        "logs/convert_model/{model}.log",
+    threads: 2
+    shell:
+        "python -m lmsteer convert-model --model {wildcards.model} > {log} 2>&1"

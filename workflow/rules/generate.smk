@@ -1,0 +1,32 @@
+# Sample continuations for every backbone x method x prompt set.
+
+
+rule generate_detox:
+    input:
+        data=lambda w: f"resources/data/{w.pset}",
+        model=lambda w: model_ready(w.model),
+        artifact=method_artifact,
+    output:
+        gens=f"{RUNS}/detox/{{model}}/{{method}}/{{pset}}/generations.jsonl",
+        info=f"{RUNS}/detox/{{model}}/{{method}}/{{pset}}/model.json",
+    params:
+        prompts=lambda w: PROMPT_FILES[w.pset],
+        artifact=artifact_flag,
+        mparams=method_params,
+        strength=lambda w: DETOX["methods"][w.method]["strength"],
+        n=lambda w: override(w.model, "n_prompts", DETOX["n_prompts"]),
+        bs=lambda w: override(w.model, "batch_size", GEN.get("batch_size", 100)),
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        "logs/generate/{model}/{method}/{pset}.log",
+    benchmark:
+        f"{R}/benchmarks/generate/{{model}}/{{method}}/{{pset}}.tsv"
+    threads: 2
+    shell:
+        "python -m lmsteer generate --model {wildcards.model} --method {wildcards.method} "
+        "{params.artifact} {params.mparams} --prompts {params.prompts} --prompt-set {wildcards.pset} "
+        "--n-prompts {params.n} --strength {params.strength} "
+        f"--samples {GEN.get('samples', 25)} --max-new-tokens {GEN.get('max_new_tokens', 20)} "
+        f"--top-p {GEN.get('top_p', 0.9)} --batch-size {{params.bs}} --seed {SEED} {ONLINE} "
+        "--out {output.gens} --info-out {output.info} > {log} 2>&1"

@@ -1,0 +1,26 @@
+# Train a detoxification steer per backbone (hidden states cached inside the job).
+
+
+rule train_detox:
+    input:
+        data=expand("resources/data/{d}", d=DETOX["train"]["sources"]),
+        model=lambda w: model_ready(w.model),
+    output:
+        steer=f"{RUNS}/detox/{{model}}/lm_steer/steer/steer.safetensors",
+        log_json=f"{RUNS}/detox/{{model}}/lm_steer/steer/train_log.json",
+    params:
+        out=lambda w, output: os.path.dirname(output.steer),
+        sources=" ".join(DETOX["train"]["sources"]),
+        per_class=DETOX["train"]["per_class"],
+        extra=train_params,
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        "logs/train/{model}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{model}}.tsv"
+    threads: 2
+    shell:
+        "python -m lmsteer train --model {wildcards.model} --method lm_steer "
+        "--sources {params.sources} --per-class {params.per_class} {params.extra} "
+        f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
