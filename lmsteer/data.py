@@ -134,14 +134,17 @@ def prepare(name: str, out_root: Path, mirror: Path | None = None,
 
 
 # ------------------------------------------------------------------------------ loaders
-_URL = re.compile(r"https?://\S+|www\.\S+")
+_URL = re.compile(r"\bhttps?\S*|www\.\S+")
 _MENTION = re.compile(r"@\w+|\bURL\b")
 _RT = re.compile(r"^\W*RT\b:?|\bRT\b:?")
+_HASHTAG = re.compile(r"#(\w+)")
 
 
 def clean_tweet(text: str) -> str:
-    """Strip retweet markers, @mentions, URLs and HTML entities from a tweet."""
+    """Strip retweet markers, @mentions, URLs, '#' of hashtags and HTML entities from a tweet,
+    so the steers learn toxic vs. clean language rather than tweet formatting."""
     text = html.unescape(html.unescape(text))
+    text = _HASHTAG.sub(r"\1", text)
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
     text = _RT.sub(" ", text)

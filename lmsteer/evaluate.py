@@ -62,7 +62,8 @@ def evaluate(rows: Sequence[dict], scorers: Sequence[str], judge: tuple[str, Any
         ppl = conditional_perplexity(jmodel, jtok, [r["prompt"] for r in rows], conts,
                                      batch_size=judge_batch_size)
         per_sample["perplexity"] = np.asarray(ppl)
-        described["perplexity"] = {"name": jname, "attribute": "conditional perplexity"}
+        described["perplexity"] = {"name": jname, "attribute": "conditional perplexity",
+                                   "dtype": str(next(jmodel.parameters()).dtype)}
         metrics["perplexity"] = M.metric(M.mean_per_prompt(group_by_prompt(rows, ppl)), False,
                                          seed, scorer=jname)
     metrics.update(diversity_metrics(rows, seed))

@@ -1,4 +1,4 @@
-"""Batched, seeded top-p sampling: many samples of many prompts in one forward batch."""
+"""Batched, seeded top-p sampling with a KV cache: many samples of many prompts per batch."""
 from __future__ import annotations
 
 import logging
@@ -9,32 +9,47 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .methods import Method
+from .sampling import sample_top_p
 
 log = logging.getLogger(__name__)
 
 
-def sampling_config(tok: Any, max_new_tokens: int, top_p: float, temperature: float):
-    """A fresh GenerationConfig, so nothing is inherited from the checkpoint's defaults."""
-    from transformers import GenerationConfig
-
-    return GenerationConfig(do_sample=True, top_p=top_p, top_k=0, temperature=temperature,
-                            max_new_tokens=max_new_tokens, min_new_tokens=0,
-                            repetition_penalty=1.0, num_beams=1,
-                            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-
-
 @torch.no_grad()
-def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], gen_cfg: Any,
-                 seed: int) -> tuple[list[str], list[int]]:
-    """Continuations (new tokens only, cut by tokens) of left-padded ``texts`` and their
-    token counts (up to the first end-of-sequence token); seeded."""
+def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_tokens: int,
+                 top_p: float = 0.9, temperature: float = 1.0, seed: int = 0,
+                 greedy: bool = False) -> tuple[list[str], list[int]]:
+    """Continue left-padded ``texts`` by up to ``max_new_tokens`` tokens with a KV cache.
+
+    Returns the continuations (new tokens only, cut by tokens, decoded) and their token counts
+    up to the first end-of-sequence token. Sampling is exact top-p (:func:`sample_top_p`),
+    seeded by ``seed``; ``greedy`` takes the argmax instead (for tests).
+    """
     enc = tok(list(texts), return_tensors="pt", padding=True)
-    torch.manual_seed(seed)
-    out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                         generation_config=gen_cfg)  # (B, T + new)
-    new = out[:, enc["input_ids"].shape[1]:]  # (B, <= max_new_tokens)
-    ended = (new == gen_cfg.eos_token_id).int().cumsum(dim=1) > 0  # EOS and everything after
-    return tok.batch_decode(new, skip_special_tokens=True), (~ended).sum(dim=1).tolist()
+    ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, T)
+    gen = torch.Generator().manual_seed(seed)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T) positions that skip the left padding
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                logits_to_keep=1)
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    done = torch.zeros(ids.shape[0], dtype=torch.bool)
+    next_pos = pos[:, -1:] + 1  # (B, 1)
+    new: list[torch.Tensor] = []
+    for step in range(max_new_tokens):
+        logits = out.logits[:, -1]  # (B, V)
+        nxt = logits.argmax(-1) if greedy else sample_top_p(logits, top_p, temperature,
+                                                             generator=gen)
+        nxt = torch.where(done, torch.full_like(nxt, pad), nxt)  # (B,)
+        new.append(nxt)
+        done |= nxt == eos
+        if bool(done.all()) or step == max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos,
+                    cache=out.cache, use_cache=True)
+        next_pos = next_pos + 1
+    new_ids = torch.stack(new, dim=1)  # (B, n_new)
+    ended = (new_ids == eos).int().cumsum(dim=1) > 0  # EOS and everything after
+    return tok.batch_decode(new_ids, skip_special_tokens=True), (~ended).sum(dim=1).tolist()
 
 
 def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict],
@@ -47,7 +62,6 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
     chunk's sampling seed depends only on ``seed`` and the chunk's first prompt, so a rerun
     (or a resumed run) reproduces the same text.
     """
-    gen_cfg = sampling_config(tok, max_new_tokens, top_p, temperature)
     per_batch = max(1, batch_size // samples)
     rows: list[dict] = []
     meta = meta or {}
@@ -56,7 +70,9 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
                           disable=not progress, unit="batch"):
             chunk = prompts[start:start + per_batch]
             texts = [p["text"] for p in chunk for _ in range(samples)]
-            conts, lengths = sample_batch(model, tok, texts, gen_cfg, seed * 1_000_003 + start)
+            conts, lengths = sample_batch(model, tok, texts, max_new_tokens=max_new_tokens,
+                                          top_p=top_p, temperature=temperature,
+                                          seed=seed * 1_000_003 + start)
             for j, (c, n) in enumerate(zip(conts, lengths)):
                 p = chunk[j // samples]
                 rows.append({"prompt_id": p["id"], "prompt": p["text"], "sample": j % samples,

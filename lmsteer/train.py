@@ -6,6 +6,7 @@ step costs only the low-rank steer plus the output-matrix product.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -44,6 +45,8 @@ class TrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
     base_model: str = ""
+    cache_dir: str = ""
+    head_dtype: str = "float32"
 
     @classmethod
     def from_params(cls, params: dict[str, Any], seed: int) -> "TrainConfig":
@@ -87,6 +90,26 @@ def cache_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_le
     return HiddenCache(torch.cat(hid), torch.cat(tgt), torch.cat(ex), torch.tensor(offsets))
 
 
+def cached_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int,
+                         batch_size: int, cache_dir: Path | None, progress: bool = True
+                         ) -> HiddenCache:
+    """:func:`cache_hidden_states`, reused from ``cache_dir`` when the same model (output matrix
+    sha256), texts and max_length were cached before (safetensors, float16)."""
+    if cache_dir is None:
+        return cache_hidden_states(model, tok, texts, max_length, batch_size, progress)
+    key = hashlib.sha256(json.dumps([output_matrix_sha256(model), type(model).__name__,
+                                     max_length, list(texts)]).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / f"hidden-{key}.safetensors"
+    if path.is_file():
+        t = load_file(str(path))
+        log.info("reusing cached hidden states %s", path)
+        return HiddenCache(t["hidden"], t["target"], t["example"], t["offsets"])
+    cache = cache_hidden_states(model, tok, texts, max_length, batch_size, progress)
+    with atomic_path(path) as tmp:
+        save_file(asdict(cache), str(tmp))
+    return cache
+
+
 def _batch_rows(cache: HiddenCache, n_examples: int, batch_size: int, seed: int,
                 step: int) -> torch.Tensor:
     """Rows of a seeded random batch of examples; depends only on (seed, step) -> resumable."""
@@ -96,11 +119,20 @@ def _batch_rows(cache: HiddenCache, n_examples: int, batch_size: int, seed: int,
 
 
 def steer_loss(model: nn.Module, steer: Steer, hidden: torch.Tensor, values: torch.Tensor,
-               target: torch.Tensor) -> torch.Tensor:
-    """Mean token NLL of ``target`` under steered logits; hidden (N, d), values (N, S)."""
+               target: torch.Tensor, head_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean token NLL of ``target`` under steered logits; hidden (N, d), values (N, S).
+
+    ``head_weight`` (V, d) may be a lower-precision copy of the frozen output matrix (mixed
+    precision for the one big product); the steer itself always trains in float32.
+    """
     steered = steer.steer_hidden(hidden, values)  # (N, d)
-    logits = apply_final_logit_transform(model, steer.base_head(steered))  # (N, V)
-    return nn.functional.cross_entropy(logits.float(), target)
+    if head_weight is None:
+        logits = steer.base_head(steered)  # (N, V)
+    else:
+        bias = getattr(steer.base_head, "bias", None)
+        logits = nn.functional.linear(steered.to(head_weight.dtype), head_weight,
+                                      None if bias is None else bias.to(head_weight.dtype))
+    return nn.functional.cross_entropy(apply_final_logit_transform(model, logits).float(), target)
 
 
 def _save_checkpoint(ckpt: Path, steer: Steer, opt: torch.optim.Optimizer, step: int,
@@ -153,11 +185,14 @@ def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], c
     steer = Steer(scfg, seed=cfg.seed).attach(model)
     texts = [t for t, _ in data]
     labels = torch.tensor([v for _, v in data], dtype=torch.float32)  # (E,)
-    cache = cache_hidden_states(model, tok, texts, cfg.max_length, cfg.cache_batch_size, progress)
+    cache = cached_hidden_states(model, tok, texts, cfg.max_length, cfg.cache_batch_size,
+                                 Path(cfg.cache_dir) if cfg.cache_dir else None, progress)
     t_cache = time.time() - t0
     log.info("cached %d token rows (%.1f MB) in %.1fs", cache.hidden.shape[0],
              cache.hidden.numel() * 2 / 1e6, t_cache)
     opt = torch.optim.Adam([steer.projector1, steer.projector2], lr=cfg.lr)
+    head_w = None if cfg.head_dtype == "float32" else \
+        steer.base_head.weight.detach().to(getattr(torch, cfg.head_dtype))  # (V, d)
     ckpt = out_dir / "checkpoint"
     start, losses = 0, []
     if (ckpt / "progress.json").is_file():
@@ -173,7 +208,8 @@ def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], c
         rows = _batch_rows(cache, len(texts), cfg.batch_size, cfg.seed, step)
         values = torch.stack([labels[cache.example[rows]],
                               torch.full((len(rows),), cfg.dummy_value)], dim=1)  # (N, 2)
-        loss = steer_loss(model, steer, cache.hidden[rows].float(), values, cache.target[rows])
+        loss = steer_loss(model, steer, cache.hidden[rows].float(), values, cache.target[rows],
+                          head_w)
         if not math.isfinite(loss.item()):
             raise TrainingError(f"loss became {loss.item()} at step {step}; the last good "
                                 f"checkpoint is kept in {ckpt} (lower lr or epsilon)")

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..steer import apply_final_logit_transform
+
 log = logging.getLogger(__name__)
 
 
@@ -35,11 +37,12 @@ def conditional_perplexity(model: Any, tok: Any, prompts: Sequence[str],
             ids[r, :len(f)] = torch.tensor(f)
             mask[r, :len(f)] = 1
             target_mask[r, min(len(p), len(f)):len(f)] = True
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()  # (B, T-1, V)
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:],
-                                                reduction="none")  # (B, T-1)
-        tm = target_mask[:, 1:]
-        for r in range(len(f_ids)):
-            n = int(tm[r].sum())
-            out.append(math.exp(float(nll[r][tm[r]].mean())) if n else float("nan"))
+        hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
+        tm = target_mask[:, 1:]  # (B, T-1): positions whose next token is a continuation token
+        sel = hidden[:, :-1][tm]  # (N, d) only where a continuation token is predicted
+        logits = apply_final_logit_transform(model, model.get_output_embeddings()(sel)).float()
+        nll = torch.nn.functional.cross_entropy(logits, ids[:, 1:][tm], reduction="none")  # (N,)
+        counts = tm.sum(dim=1).tolist()
+        for chunk in torch.split(nll, counts):
+            out.append(math.exp(float(chunk.mean())) if chunk.numel() else float("nan"))
     return out

@@ -61,6 +61,7 @@ def test_prompt_sample_is_seeded(tmp_path):
 def test_clean_tweet():
     assert clean_tweet("RT @bob: you &amp; me http://t.co/x") == "you & me"
     assert clean_tweet("@USER @USER great game URL") == "great game"
+    assert clean_tweet("so #blessed today") == "so blessed today"
 
 
 @needs_mirror

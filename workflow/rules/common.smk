@@ -35,6 +35,11 @@ def judge_ready(wildcards):
     return model_ready(j) if j else []
 
 
+def strength(model, method):
+    """Control strength of a method on a model (per-model override, else the method's)."""
+    return override(model, "strengths", {}).get(method, DETOX["methods"][method]["strength"])
+
+
 def train_params(wildcards):
     p = dict(DETOX["train"]["params"])
     p.update(override(wildcards.model, "train_params", {}))
@@ -61,7 +66,7 @@ def artifact_flag(wildcards):
 def run_config(wildcards):
     """The resolved settings of one run, stored in its record."""
     return json.dumps({
-        "method": wildcards.method, "strength": DETOX["methods"][wildcards.method]["strength"],
+        "method": wildcards.method, "strength": strength(wildcards.model, wildcards.method),
         "method_params": DETOX["methods"][wildcards.method].get("params", {}),
         "train": {**DETOX["train"], "params": {**DETOX["train"]["params"],
                   **override(wildcards.model, "train_params", {})}},

@@ -13,7 +13,7 @@ rule generate_detox:
         prompts=lambda w: PROMPT_FILES[w.pset],
         artifact=artifact_flag,
         mparams=method_params,
-        strength=lambda w: DETOX["methods"][w.method]["strength"],
+        strength=lambda w: strength(w.model, w.method),
         n=lambda w: override(w.model, "n_prompts", DETOX["n_prompts"]),
         bs=lambda w: override(w.model, "batch_size", GEN.get("batch_size", 100)),
     conda:

@@ -11,7 +11,9 @@ rule score_detox:
         scores=f"{RUNS}/detox/{{model}}/{{method}}/{{pset}}/scores.jsonl",
     params:
         out=lambda w, output: os.path.dirname(output.record),
-        judge=f"--judge {config['judge']}" if config.get("judge") else "",
+        judge=f"--judge {config['judge']} --judge-dtype {config.get('judge_dtype', 'float32')}"
+        if config.get("judge")
+        else "",
         scorers=" ".join(config["scorers"]),
         options=scorer_options_flag,
         run_config=lambda w: shlex_quote(run_config(w)),

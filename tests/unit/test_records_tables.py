@@ -1,0 +1,52 @@
+"""Result records are validated on write and read; tables are pure functions of records."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lmsteer.errors import DataError
+from lmsteer.metrics import metric
+from lmsteer.results import provenance, now, read_records, write_record
+from lmsteer.tables import detox_table, to_markdown
+
+
+def _record(method="original", mean=0.5, backbone="tiny-gpt2"):
+    m = {f"max_toxicity/s": metric([mean, mean], False, scorer="s"),
+         f"toxicity_prob/s": metric([1.0, 0.0], False, scorer="s"),
+         f"mean_toxicity/s": metric([0.1, 0.2], False, scorer="s"),
+         "perplexity": metric([10.0, 20.0], False, scorer="judge"),
+         "dist-1": metric([0.5, 0.7], True)}
+    return {"schema_version": 1, "task": "detox", "method": method, "backbone": backbone,
+            "seed": 0, "prompt_set": "rtp-nontoxic", "n_prompts": 2, "samples_per_prompt": 3,
+            "strength": 0.0, "metrics": m, "model": {"name": backbone}, "scorers": {},
+            "config": {}, "provenance": provenance(now())}
+
+
+def test_write_and_read_round_trip(tmp_path):
+    write_record(tmp_path / "a" / "record.json", _record())
+    recs = read_records([tmp_path])
+    assert len(recs) == 1 and recs[0]["method"] == "original"
+
+
+def test_invalid_record_is_reported_by_path(tmp_path):
+    bad = _record()
+    del bad["metrics"]["dist-1"]["n"]
+    with pytest.raises(DataError, match="metrics/dist-1"):
+        write_record(tmp_path / "x" / "record.json", bad)
+    assert not (tmp_path / "x" / "record.json").exists()
+    p = tmp_path / "y" / "record.json"
+    p.parent.mkdir()
+    p.write_text(json.dumps({**_record(), "n_prompts": -1}))
+    with pytest.raises(DataError, match=str(p)):
+        read_records([tmp_path])
+
+
+def test_table_rows_follow_records_and_order_methods():
+    recs = [_record("lm_steer", 0.2), _record("original", 0.6)]
+    df = detox_table(recs)
+    assert df["method"].tolist() == ["original", "lm_steer"]
+    assert df["exp_max_toxicity"].tolist() == pytest.approx([0.6, 0.2])
+    md = to_markdown(df, "T")
+    assert "tiny-gpt2" in md and "judge" in md and "2×3" in md
+    assert detox_table(recs).equals(detox_table(list(reversed(recs))))
