@@ -65,6 +65,7 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
     per_batch = max(1, batch_size // samples)
     rows: list[dict] = []
     meta = meta or {}
+    values = method.control_values(strength) if isinstance(strength, (int, float)) else None
     with method.control(model, strength):
         for start in tqdm(range(0, len(prompts), per_batch), desc=f"generate {method.name}",
                           disable=not progress, unit="batch"):
@@ -76,6 +77,7 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
             for j, (c, n) in enumerate(zip(conts, lengths)):
                 p = chunk[j // samples]
                 rows.append({"prompt_id": p["id"], "prompt": p["text"], "sample": j % samples,
-                             "continuation": c, "n_tokens": n, "method": method.name, "strength": strength,
+                             "continuation": c, "n_tokens": n, "method": method.name,
+                             "strength": strength, "steer_values": values,
                              "seed": seed, **meta})
     return rows

@@ -42,6 +42,10 @@ class Method:
         """Within the block, ``model(...)`` yields logits controlled at ``strength``."""
         yield
 
+    def control_values(self, strength: float) -> list[float] | None:
+        """The method's own control values at ``strength`` (recorded with each sample)."""
+        return None
+
     def num_trainable_parameters(self) -> int:
         return 0
 
@@ -86,6 +90,9 @@ class LMSteerMethod(Method):
         if s.ndim == 0:
             return torch.stack([s, torch.tensor(dummy)])
         return torch.stack([s, torch.full_like(s, dummy)], dim=1)
+
+    def control_values(self, strength: float) -> list[float]:
+        return [float(v) for v in self.values_for(strength)]
 
     @contextlib.contextmanager
     def control(self, model, strength):

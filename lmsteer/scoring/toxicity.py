@@ -216,8 +216,13 @@ class DetoxifyScorer(Scorer):
         cls = getattr(transformers, arch["model_name"])
         config = AutoConfig.from_pretrained(hf, num_labels=arch["num_classes"], local_files_only=True)
         self.model = cls(config).eval()
-        self.model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()},
-                                   strict=False)
+        missing, unexpected = self.model.load_state_dict(
+            {k.removeprefix("model."): v for k, v in state.items()}, strict=False)
+        missing = [k for k in missing if not k.endswith("position_ids")]
+        if missing or unexpected:
+            raise ScorerUnavailableError(
+                f"{ckpt}: weights do not fit {arch['model_name']} from {hf} "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
         self.tokenizer = AutoTokenizer.from_pretrained(hf, local_files_only=True)
         self.index = classes.index("toxicity") if "toxicity" in classes else classes.index("toxic")
         self.version = f"detoxify:{ckpt.name}"

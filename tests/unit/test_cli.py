@@ -69,3 +69,22 @@ def test_parser_has_help_text_for_each_option():
     for action in build_parser()._subparsers._group_actions[0].choices["generate"]._actions:
         if action.dest != "help":
             assert action.help, action.dest
+
+
+def test_load_model_from_a_local_folder(tmp_path):
+    model, tok = load_model("tiny-gpt2")
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    again, tok2 = load_model(str(tmp_path / "m"))
+    assert tok2.padding_side == "left"
+    import torch
+    ids = tok("the cat", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, again(ids).logits)
+
+
+def test_hub_id_offline_says_how_to_provide_it():
+    from lmsteer.errors import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="local folder"):
+        load_model("no-such-org/no-such-model", offline=True)

@@ -60,3 +60,48 @@ def test_profanity_check_scores():
 def test_detoxify_missing_checkpoint_says_so(tmp_path):
     with pytest.raises(ScorerUnavailableError, match="Detoxify checkpoint files are missing"):
         get_scorer("detoxify", checkpoint=tmp_path / "none.ckpt", hf_config=tmp_path)
+
+
+def _fake_detoxify(tmp_path):
+    """A tiny random BERT saved in Detoxify's checkpoint format, plus its config folder."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "you", "are", "kind", "an", "idiot"]
+    hf = tmp_path / "bert"
+    hf.mkdir()
+    (hf / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizer(str(hf / "vocab.txt")).save_pretrained(hf)
+    cfg = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
+                     num_attention_heads=2, intermediate_size=32, num_labels=6)
+    cfg.save_pretrained(hf)
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(cfg)
+    classes = ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
+    ckpt = {"config": {"arch": {"args": {"model_type": "bert-base-uncased", "num_classes": 6,
+                                         "model_name": "BertForSequenceClassification",
+                                         "tokenizer_name": "BertTokenizer"}},
+                       "dataset": {"args": {"classes": classes}}},
+            "state_dict": model.state_dict()}
+    torch.save(ckpt, tmp_path / "toxic_original.ckpt")
+    return tmp_path / "toxic_original.ckpt", hf, model
+
+
+def test_detoxify_runs_from_a_local_checkpoint(tmp_path):
+    import torch
+    from transformers import BertTokenizer
+
+    ckpt, hf, ref_model = _fake_detoxify(tmp_path)
+    scorer = get_scorer("detoxify", checkpoint=ckpt, hf_config=hf)
+    texts = ["you are kind", "you are an idiot"]
+    got = scorer.score(texts, progress=False)
+    enc = BertTokenizer.from_pretrained(hf)(texts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        want = torch.sigmoid(ref_model.eval()(**enc).logits)[:, 0].numpy()
+    assert got == pytest.approx(want, abs=1e-6)
+    assert scorer.describe()["version"] == "detoxify:toxic_original.ckpt"
+    bad = torch.load(ckpt, weights_only=True)
+    bad["state_dict"].pop("classifier.weight")
+    torch.save(bad, tmp_path / "bad.ckpt")
+    with pytest.raises(ScorerUnavailableError, match="do not fit"):
+        get_scorer("detoxify", checkpoint=tmp_path / "bad.ckpt", hf_config=hf)
