@@ -1,18 +1,24 @@
 # Two commands on a fresh machine: `make reproduce` (the study) and `make test` (the tests).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_QUIET := -q --disable-pip-version-check
+# pip prints one warning per package for this machine's unused extra index; drop those lines only
+QUIET_WARN := { grep -v "^WARNING: Location" || true; }
 
+
+.PHONY: env reproduce test lint dry-run
 
 env: $(STAMP)
 
 $(STAMP): envs/requirements.txt envs/requirements-nodeps.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/pip install $(PIP_QUIET) -r envs/requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/pip install $(PIP_QUIET) --no-deps -r envs/requirements-nodeps.txt 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/pip install $(PIP_QUIET) --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/pip install $(PIP_QUIET) -r envs/requirements.txt 2>&1 | $(QUIET_WARN)
+	$(BIN)/pip install $(PIP_QUIET) --no-deps -r envs/requirements-nodeps.txt 2>&1 | $(QUIET_WARN)
+	$(BIN)/pip install $(PIP_QUIET) --no-deps -e . 2>&1 | $(QUIET_WARN)
 	$(BIN)/python -c "import torch, transformers, snakemake, lmsteer, profanity_check, h5py, gguf, accelerate"
 	touch $(STAMP)
 
