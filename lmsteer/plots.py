@@ -45,8 +45,9 @@ def detox_figure(records: Sequence[dict], path: Path) -> None:
             ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(title="method", fontsize=8)
     n = sorted({f"{r['backbone']}: {r['n_prompts']}×{r['samples_per_prompt']}" for r in records})
-    fig.suptitle("Detoxification on the embedded LMs (bars: 95% bootstrap CI over prompts; "
-                 "prompts×samples " + ", ".join(n) + ")", fontsize=10)
+    models = ", ".join(sorted({r["backbone"] for r in records}))
+    fig.suptitle(f"Detoxification: {models}\n(bars: 95% bootstrap CI over prompts; "
+                 f"prompts×samples {', '.join(n)})", fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
