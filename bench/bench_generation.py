@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from _timing import median_time
 from lmsteer.data import load_prompts
 from lmsteer.generate import sample_batch
 from lmsteer.methods import LMSteerMethod
@@ -28,14 +27,6 @@ from lmsteer.models import load_model
 from lmsteer.steer import Steer, SteerConfig, output_matrix_sha256
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:

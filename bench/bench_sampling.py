@@ -8,26 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from _timing import median_time
 from lmsteer.data import load_prompts
 from lmsteer.generate import sample_batch
 from lmsteer.models import load_model
 from lmsteer.sampling import sample_top_p
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_model(name: str, prompts: list[str], samples: int, new: int, repeats: int) -> dict:
@@ -47,9 +38,10 @@ def bench_model(name: str, prompts: list[str], samples: int, new: int, repeats: 
     def ours():
         sample_batch(model, tok, texts, max_new_tokens=new, top_p=0.9, seed=0)
 
-    t_hf, t_ours = _median_time(hf, repeats), _median_time(ours, repeats)
+    t_hf, t_ours = median_time(hf, repeats), median_time(ours, repeats)
     vocab = model.get_output_embeddings().weight.shape[0]
-    logits = torch.randn(len(texts), vocab) * 3
+    with torch.no_grad():  # real next-token logits of the prompts (B, V): peaked, as in decoding
+        logits = model(**enc, logits_to_keep=1).logits[:, -1].float()
     from transformers.generation.logits_process import TopPLogitsWarper
     warper = TopPLogitsWarper(0.9)
 
@@ -59,7 +51,7 @@ def bench_model(name: str, prompts: list[str], samples: int, new: int, repeats: 
     def topk_step():
         sample_top_p(logits, 0.9)
 
-    s_sort, s_topk = _median_time(sort_step, repeats), _median_time(topk_step, repeats)
+    s_sort, s_topk = median_time(sort_step, repeats), median_time(topk_step, repeats)
     return {"model": name, "vocab": vocab, "batch": len(texts), "new_tokens": new,
             "hf_generate_s": round(t_hf, 3), "ours_s": round(t_ours, 3),
             "generate_speedup": round(t_hf / t_ours, 2),
