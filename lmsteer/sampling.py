@@ -12,12 +12,13 @@ from __future__ import annotations
 import torch
 
 
-def _nucleus_in_sorted(probs_sorted: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep-mask over probabilities sorted in descending order: mass before token < top_p."""
+def _nucleus_weights(probs_sorted: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Probabilities sorted in descending order (B, K), zeroed outside the nucleus: a token
+    stays while the mass ranked before it is below top_p; the first always stays."""
     before = probs_sorted.cumsum(dim=-1) - probs_sorted  # (B, K) exclusive cumulative mass
     keep = before < top_p
     keep[..., 0] = True
-    return keep
+    return torch.where(keep, probs_sorted, torch.zeros_like(probs_sorted))
 
 
 def sample_top_p(logits: torch.Tensor, top_p: float, temperature: float = 1.0, k: int = 1024,
@@ -34,16 +35,14 @@ def sample_top_p(logits: torch.Tensor, top_p: float, temperature: float = 1.0, k
     out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
     inside = top_vals.sum(dim=-1) >= top_p  # rows whose nucleus fits in the top-k
     if inside.any():
-        vals = top_vals[inside]
-        keep = _nucleus_in_sorted(vals, top_p)  # mass >= top_p inside, so the nucleus ends here
-        w = torch.where(keep, vals, torch.zeros_like(vals))
+        # mass >= top_p inside the top-k, so the nucleus ends within it
+        w = _nucleus_weights(top_vals[inside], top_p)
         choice = torch.multinomial(w, 1, generator=generator).squeeze(1)  # (n,)
         out[inside] = top_idx[inside].gather(1, choice[:, None]).squeeze(1)
     rest = (~inside).nonzero().squeeze(1)
     if rest.numel():  # exact fallback: full sort for the rows with a large nucleus
         vals, idx = torch.sort(probs[rest], dim=-1, descending=True)
-        keep = _nucleus_in_sorted(vals, top_p)
-        w = torch.where(keep, vals, torch.zeros_like(vals))
+        w = _nucleus_weights(vals, top_p)
         choice = torch.multinomial(w, 1, generator=generator).squeeze(1)
         out[rest] = idx.gather(1, choice[:, None]).squeeze(1)
     return out
@@ -53,7 +52,5 @@ def nucleus_distribution(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     """The renormalised top-p distribution (B, V) by a full sort: the reference for tests."""
     probs = torch.softmax(logits.float(), dim=-1)
     vals, idx = torch.sort(probs, dim=-1, descending=True)
-    keep = _nucleus_in_sorted(vals, top_p)
-    w = torch.where(keep, vals, torch.zeros_like(vals))
-    out = torch.zeros_like(probs).scatter(1, idx, w)
+    out = torch.zeros_like(probs).scatter(1, idx, _nucleus_weights(vals, top_p))
     return out / out.sum(dim=-1, keepdim=True)

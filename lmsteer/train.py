@@ -91,13 +91,13 @@ def cache_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_le
 
 
 def cached_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int,
-                         batch_size: int, cache_dir: Path | None, progress: bool = True
-                         ) -> HiddenCache:
-    """:func:`cache_hidden_states`, reused from ``cache_dir`` when the same model (output matrix
-    sha256), texts and max_length were cached before (safetensors, float16)."""
+                         batch_size: int, cache_dir: Path | None, model_sha256: str,
+                         progress: bool = True) -> HiddenCache:
+    """:func:`cache_hidden_states`, reused from ``cache_dir`` when the same model (its output
+    matrix sha256, as in the steer config), texts and max_length were cached before."""
     if cache_dir is None:
         return cache_hidden_states(model, tok, texts, max_length, batch_size, progress)
-    key = hashlib.sha256(json.dumps([output_matrix_sha256(model), type(model).__name__,
+    key = hashlib.sha256(json.dumps([model_sha256, type(model).__name__,
                                      max_length, list(texts)]).encode()).hexdigest()[:24]
     path = Path(cache_dir) / f"hidden-{key}.safetensors"
     if path.is_file():
@@ -186,7 +186,8 @@ def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], c
     texts = [t for t, _ in data]
     labels = torch.tensor([v for _, v in data], dtype=torch.float32)  # (E,)
     cache = cached_hidden_states(model, tok, texts, cfg.max_length, cfg.cache_batch_size,
-                                 Path(cfg.cache_dir) if cfg.cache_dir else None, progress)
+                                 Path(cfg.cache_dir) if cfg.cache_dir else None,
+                                 scfg.base_sha256, progress)
     t_cache = time.time() - t0
     log.info("cached %d token rows (%.1f MB) in %.1fs", cache.hidden.shape[0],
              cache.hidden.numel() * 2 / 1e6, t_cache)

@@ -40,9 +40,13 @@ def strength(model, method):
     return override(model, "strengths", {}).get(method, DETOX["methods"][method]["strength"])
 
 
+def resolved_train_params(model):
+    """Training parameters of a model: the shared ones updated by its overrides."""
+    return {**DETOX["train"]["params"], **override(model, "train_params", {})}
+
+
 def train_params(wildcards):
-    p = dict(DETOX["train"]["params"])
-    p.update(override(wildcards.model, "train_params", {}))
+    p = resolved_train_params(wildcards.model)
     return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
 
 
@@ -68,8 +72,7 @@ def run_config(wildcards):
     return json.dumps({
         "method": wildcards.method, "strength": strength(wildcards.model, wildcards.method),
         "method_params": DETOX["methods"][wildcards.method].get("params", {}),
-        "train": {**DETOX["train"], "params": {**DETOX["train"]["params"],
-                  **override(wildcards.model, "train_params", {})}},
+        "train": {**DETOX["train"], "params": resolved_train_params(wildcards.model)},
         "generation": GEN, "n_prompts": override(wildcards.model, "n_prompts", DETOX["n_prompts"]),
         "judge": config.get("judge"), "scorers": config["scorers"], "seed": SEED,
     }, sort_keys=True)
