@@ -16,9 +16,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/sentiment.smk"
 
 
 rule all:
     default_target: True
     input:
         TABLE1,
+        TABLE2,

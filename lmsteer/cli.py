@@ -22,7 +22,13 @@ def _params(items: Sequence[str] | None) -> dict[str, Any]:
         if "=" not in item:
             raise LMSteerError(f"--param expects key=value, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        val = yaml.safe_load(v)
+        if isinstance(val, str):  # YAML 1.1 reads "1e-3" as a string; users mean a number
+            try:
+                val = float(val)
+            except ValueError:
+                pass
+        out[k.strip()] = val
     return out
 
 
@@ -53,18 +59,23 @@ def cmd_convert_model(a: argparse.Namespace) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from .data import detox_training_set
+    from .data import detox_training_set, sentiment_training_set
     from .io import write_json
     from .methods import get_method
     from .models import load_model
 
     _seed_all(a.seed)
     method = get_method(a.method, base_model=a.model, cache_dir=a.cache_dir, **_params(a.param))
-    data = detox_training_set(Path(a.data_root), a.sources, a.per_class, a.seed)
-    log.info("training %s on %s: %d examples from %s", a.method, a.model, len(data), a.sources)
+    if a.task == "sentiment":
+        a.sources = ["sst5"]
+        data = sentiment_training_set(Path(a.data_root), a.per_class, a.seed)
+    else:
+        data = detox_training_set(Path(a.data_root), a.sources, a.per_class, a.seed)
+    log.info("training %s on %s for %s: %d examples from %s", a.method, a.model, a.task,
+             len(data), a.sources)
     model, tok = load_model(a.model, offline=not a.online)
     info = method.fit(model, tok, data, Path(a.out), a.seed)
-    write_json(Path(a.out) / "method.json", {"method": a.method, "model": a.model,
+    write_json(Path(a.out) / "method.json", {"method": a.method, "model": a.model, "task": a.task,
                                              "sources": a.sources, **method.describe()})
     log.info("trained: final loss %s", info.get("losses", [None])[-1] if info else None)
 
@@ -99,9 +110,14 @@ def cmd_score(a: argparse.Namespace) -> None:
     from .results import now, provenance, write_record
 
     start = now()
-    rows = read_jsonl(Path(a.generations))
-    if not rows:
-        raise LMSteerError(f"{a.generations}: no generations")
+    rows = []
+    for g in a.generations:
+        part = read_jsonl(Path(g))
+        if not part:
+            raise LMSteerError(f"{g}: no generations")
+        rows += part
+    if len({(r["model"], r["method"], r["strength"]) for r in rows}) > 1:
+        raise LMSteerError("generation files mix models, methods or strengths; score them apart")
     judge = None
     if a.judge:
         jm, jt = load_model(a.judge, offline=not a.online, dtype=a.judge_dtype)
@@ -117,7 +133,9 @@ def cmd_score(a: argparse.Namespace) -> None:
     record = {
         "schema_version": 1, "task": a.task, "method": rows[0]["method"],
         "backbone": rows[0]["model"], "seed": int(rows[0]["seed"]),
-        "prompt_set": a.prompt_set or rows[0].get("prompt_set", ""), "n_prompts": n_prompts,
+        "prompt_set": a.prompt_set or "+".join(dict.fromkeys(r.get("prompt_set", "")
+                                                             for r in rows)),
+        "n_prompts": n_prompts,
         "samples_per_prompt": samples, "strength": rows[0]["strength"], "metrics": metrics,
         "model": model_info, "scorers": described,
         "config": yaml.safe_load(a.run_config) if a.run_config else {},
@@ -128,18 +146,23 @@ def cmd_score(a: argparse.Namespace) -> None:
 
 
 def cmd_table(a: argparse.Namespace) -> None:
+    from . import plots, tables
     from .results import read_records
-    from .tables import detox_table, write_table
 
     recs = [r for r in read_records([Path(p) for p in a.records]) if r["task"] == a.task]
     if not recs:
         raise LMSteerError(f"no {a.task} records under {', '.join(a.records)}")
-    df = detox_table(recs)
-    write_table(df, Path(a.out_md), Path(a.out_csv), title=a.title)
+    if a.task == "sentiment":
+        df = tables.sentiment_table(recs)
+        md = tables.sentiment_markdown(df, a.title)
+        figure = plots.sentiment_figure
+    else:
+        df = tables.detox_table(recs)
+        md = tables.to_markdown(df, a.title)
+        figure = plots.detox_figure
+    tables.write_table(df, Path(a.out_md), Path(a.out_csv), title=a.title, markdown=md)
     if a.figure:
-        from .plots import detox_figure
-
-        detox_figure(recs, Path(a.figure))
+        figure(recs, Path(a.figure))
     log.info("table of %d records -> %s", len(recs), a.out_md)
 
 
@@ -177,9 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a method (e.g. lm_steer) on attribute-labelled text")
     common(s)
     s.add_argument("--method", default="lm_steer", help="method name (registry)")
+    s.add_argument("--task", default="detox", choices=["detox", "sentiment"],
+                   help="detox: toxic text -1 / clean +1 from --sources; sentiment: SST-5 "
+                        "labels 1..5 -> -1, -0.5, 0, 0.5, 1")
     s.add_argument("--data-root", default="resources/data", help="prepared data root")
     s.add_argument("--sources", nargs="+", default=["davidson", "olid"], help="detox data sets")
-    s.add_argument("--per-class", type=int, default=1000, help="examples per class (toxic/clean)")
+    s.add_argument("--per-class", type=int, default=1000,
+                   help="examples per class (toxic/clean; or per SST-5 label)")
     s.add_argument("--param", action="append", help="method parameter key=value (repeatable)")
     s.add_argument("--cache-dir", default="resources/cache",
                    help="where the frozen LM's hidden states of the training texts are cached")
@@ -204,14 +231,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("score", help="score generations; write scores.jsonl and record.json")
-    s.add_argument("--generations", required=True, help="generations JSONL")
-    s.add_argument("--scorers", nargs="+", default=["jigsaw-bilstm", "profanity-check"])
+    s.add_argument("--generations", nargs="+", required=True,
+                   help="generations JSONL file(s) of one model x method x strength; several "
+                        "files (e.g. one per prompt set) make one record")
+    s.add_argument("--scorers", nargs="+", default=["jigsaw-bilstm", "profanity-check"],
+                   help="scorer names (registry): toxicity or sentiment scorers")
     s.add_argument("--scorer-options", help="YAML mapping scorer -> options")
     s.add_argument("--judge", help="judge LM for conditional perplexity (empty: skip)")
     s.add_argument("--judge-dtype", default="float32", choices=["float32", "bfloat16"],
                    help="precision of the judge LM (bfloat16 is ~3x faster on CPUs with bf16)")
     s.add_argument("--task", default="detox", help="task name for the record")
-    s.add_argument("--prompt-set", default="", help="prompt set name for the record")
+    s.add_argument("--prompt-set", default="",
+                   help="prompt set name for the record (default: those of the generations)")
     s.add_argument("--model-info", help="JSON with the generator's provenance")
     s.add_argument("--run-config", help="YAML of the resolved run config, stored in the record")
     s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -221,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("table", help="render a results table (+figure) from result records")
     s.add_argument("--records", nargs="+", required=True, help="folders of record.json files")
-    s.add_argument("--task", default="detox")
+    s.add_argument("--task", default="detox", choices=["detox", "sentiment"])
     s.add_argument("--title", default="Table 1: detoxification")
     s.add_argument("--out-md", required=True)
     s.add_argument("--out-csv", required=True)

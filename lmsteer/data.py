@@ -16,6 +16,7 @@ import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from .errors import DataError
 from .io import atomic_path
@@ -87,7 +88,12 @@ _reg("sentiment-prompts", "sentiment_prompts", "MIT", "DExperts OpenWebText sent
 PROMPT_SETS = {
     "rtp-nontoxic": ("rtp-nontoxic", "nontoxic_prompts_1200.jsonl"),
     "rtp-challenging": ("rtp-challenging", "toxic_prompts_1196.jsonl"),
+    **{f"sentiment-{k}": ("sentiment-prompts", f"{k}_prompts.jsonl")
+       for k in ("positive", "neutral", "negative")},
 }
+
+#: SST-5 label (1 very negative .. 5 very positive) -> steer value in [-1, 1], as in the paper
+SST_STEER_VALUES = {1: -1.0, 2: -0.5, 3: 0.0, 4: 0.5, 5: 1.0}
 
 
 def sha256_file(path: Path) -> str:
@@ -197,6 +203,48 @@ def detox_training_set(data_root: Path, sources: list[str], per_class: int, seed
     rng.shuffle(clean)
     n = min(per_class, len(toxic), len(clean))
     pairs = [(t, -1.0) for t in toxic[:n]] + [(t, 1.0) for t in clean[:n]]
+    rng.shuffle(pairs)
+    return pairs
+
+
+def load_sst(folder: Path, split: str) -> list[tuple[str, int]]:
+    """(sentence, label 1..5) of an SST-5 split file (``__label__K<TAB>sentence`` a line)."""
+    path = Path(folder) / f"sst_{split}.txt"
+    if not path.is_file():
+        raise DataError(f"{path}: not found (run prepare-data --dataset sst5)")
+    out = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        lab, _, text = line.partition("\t")
+        try:
+            k = int(lab.removeprefix("__label__"))
+        except ValueError:
+            k = 0
+        if k not in SST_STEER_VALUES or not text.strip():
+            raise DataError(f"{path}:{i}: expected '__label__K<TAB>sentence' with K in 1..5")
+        out.append((text.strip(), k))
+    return out
+
+
+def sst_binary(folder: Path, split: str) -> tuple[list[str], list[int]]:
+    """SST binary task: sentences labelled 1-2 -> 0 (negative), 4-5 -> 1 (positive); 3 dropped."""
+    rows = [(t, int(k > 3)) for t, k in load_sst(folder, split) if k != 3]
+    return [t for t, _ in rows], [y for _, y in rows]
+
+
+def sentiment_training_set(data_root: Path, per_class: int, seed: int,
+                           labels: Sequence[int] = (1, 2, 3, 4, 5)) -> list[tuple[str, float]]:
+    """Seeded sample of ``per_class`` SST-5 train sentences per label, as (text, steer value)."""
+    by_label: dict[int, list[str]] = {k: [] for k in labels}
+    for text, k in load_sst(Path(data_root) / "sst5", "train"):
+        if k in by_label:
+            by_label[k].append(text)
+    rng = random.Random(seed)
+    pairs = []
+    for k in labels:
+        rng.shuffle(by_label[k])
+        pairs += [(t, SST_STEER_VALUES[k]) for t in by_label[k][:per_class]]
     rng.shuffle(pairs)
     return pairs
 

@@ -50,3 +50,10 @@ def mean_per_prompt(values_by_prompt: Sequence[Sequence[float]]) -> np.ndarray:
         a = a[np.isfinite(a)]
         out.append(a.mean() if a.size else np.nan)
     return np.array(out, dtype=np.float64)
+
+
+def share_at_least_per_prompt(scores_by_prompt: Sequence[Sequence[float]],
+                              threshold: float = 0.5) -> np.ndarray:
+    """Share of each prompt's samples scoring >= threshold (mean x 100 = positivity %)."""
+    return np.array([float(np.mean(np.asarray(s, dtype=np.float64) >= threshold))
+                     for s in scores_by_prompt], dtype=np.float64)

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
-from .tables import METHOD_ORDER, toxicity_scorers  # noqa: E402
+from .tables import (METHOD_ORDER, SENTIMENT_PROMPTS, sentiment_scorers,  # noqa: E402
+                     sentiment_target, toxicity_scorers)
 
 
 def detox_figure(records: Sequence[dict], path: Path) -> None:
@@ -48,7 +49,56 @@ def detox_figure(records: Sequence[dict], path: Path) -> None:
     models = ", ".join(sorted({r["backbone"] for r in records}))
     fig.suptitle(f"Detoxification: {models}\n(bars: 95% bootstrap CI over prompts; "
                  f"prompts×samples {', '.join(n)})", fontsize=10)
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+_TARGET_COLOURS = {"negative": "#c0504d", "none": "#8c8c8c", "positive": "#4f9a4f"}
+
+
+def sentiment_figure(records: Sequence[dict], path: Path) -> None:
+    """Positivity % (95% CI) per prompt type, one panel per backbone x scorer, one bar per run
+    (method and target); prompt types a run does not use are left empty, as in Table 2."""
+    scorers = sorted({s for r in records for s in sentiment_scorers(r)})
+    models = sorted({r["backbone"] for r in records})
+    order = {"negative": 0, "none": 1, "positive": 2}
+    fig, axes = plt.subplots(len(scorers), len(models), squeeze=False,
+                             figsize=(5 * len(models) + 1, 3.8 * len(scorers)))
+    x = np.arange(len(SENTIMENT_PROMPTS))
+    for sc, row in zip(scorers, axes):
+        for model, ax in zip(models, row):
+            runs = sorted((r for r in records if r["backbone"] == model),
+                          key=lambda r: (order[sentiment_target(r.get("strength"))],
+                                         METHOD_ORDER.get(r["method"], 50), r["method"]))
+            width = 0.8 / max(len(runs), 1)
+            for j, rec in enumerate(runs):
+                means, errs = [], [[], []]
+                for kind in SENTIMENT_PROMPTS:
+                    e = rec["metrics"].get(f"positivity/{sc}/sentiment-{kind}")
+                    m = 100 * e["mean"] if e else np.nan
+                    means.append(m)
+                    errs[0].append(m - 100 * e["ci_low"] if e else 0)
+                    errs[1].append(100 * e["ci_high"] - m if e else 0)
+                label = f"{rec['method']} ({sentiment_target(rec.get('strength'))}, " \
+                        f"{rec.get('strength'):+g})"
+                ax.bar(x + (j - (len(runs) - 1) / 2) * width, means, width, yerr=errs,
+                       capsize=3, label=label,
+                       color=_TARGET_COLOURS.get(sentiment_target(rec.get("strength"))))
+            ax.set_xticks(x, [f"{k} prompts" for k in SENTIMENT_PROMPTS])
+            ax.set_ylabel("% positive continuations")
+            ax.set_ylim(0, 100)
+            ax.set_title(f"{model} — scorer: {sc}", fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend(title="method (target, steer)", fontsize=7, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.12), ncol=3)
+    n = sorted({f"{r['backbone']} {r['n_prompts'] // len(r['prompt_set'].split('+'))}"
+                f"×{r['samples_per_prompt']}" for r in records})
+    fig.suptitle("Sentiment control — bars: 95% bootstrap CI over prompts\n"
+                 f"prompts×samples per prompt type: {', '.join(n)}", fontsize=10)
+    _save(fig, path)

@@ -31,13 +31,28 @@ def test_ci_dag_end_to_end():
                    "jigsaw-bilstm", "profanity-check"):
         assert needle in table
     assert (out / "figures" / "table1_detox.png").stat().st_size > 5000
-    recs = list((out / "runs").rglob("record.json"))
+    recs = list((out / "runs" / "detox").rglob("record.json"))
     assert len(recs) == 4
     for p in recs:
         rec = json.loads(p.read_text())
         assert rec["model"]["name"] == "smollm2-135m"
         assert rec["n_prompts"] == 2 and rec["samples_per_prompt"] == 5
         assert rec["provenance"]["packages"]["torch"].startswith("2.13")
+    # Table 2: original on all three prompt types, the steer at +k and -k on two each
+    sent = (out / "tables" / "table2_sentiment.md").read_text()
+    assert "sst-tfidf" in sent and "% positive: neutral prompts" in sent
+    assert (out / "figures" / "table2_sentiment.png").stat().st_size > 5000
+    srecs = {p.parent.relative_to(out / "runs" / "sentiment").as_posix():
+             json.loads(p.read_text()) for p in (out / "runs" / "sentiment").rglob("record.json")}
+    assert sorted(srecs) == ["smollm2-135m/lm_steer/negative", "smollm2-135m/lm_steer/positive",
+                             "smollm2-135m/original/none"]
+    assert srecs["smollm2-135m/lm_steer/positive"]["strength"] == 5
+    assert srecs["smollm2-135m/lm_steer/negative"]["strength"] == -5
+    assert srecs["smollm2-135m/lm_steer/negative"]["prompt_set"] == \
+        "sentiment-neutral+sentiment-positive"
+    for rec in srecs.values():
+        assert rec["scorers"]["sst-tfidf"]["sst_binary_test_accuracy"] >= 0.80
+        assert rec["n_prompts"] == len(rec["prompt_set"].split("+"))  # 1 prompt per type
 
 
 def test_snakemake_lint_passes():

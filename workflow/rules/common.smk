@@ -90,3 +90,87 @@ def all_records():
 def scorer_options_flag(wildcards):
     opts = config.get("scorer_options") or {}
     return f"--scorer-options {shlex_quote(json.dumps(opts))}" if opts else ""
+
+
+# ------------------------------------------------------------------ sentiment (Table 2)
+SENT = config.get("sentiment")
+TABLE2 = (
+    [
+        f"{R}/tables/table2_sentiment.md",
+        f"{R}/tables/table2_sentiment.csv",
+        f"{R}/figures/table2_sentiment.png",
+    ]
+    if SENT
+    else []
+)
+SENT_GEN = (SENT or {}).get("generation", GEN)
+SENT_PROMPT_FILES = {
+    k: f"resources/data/sentiment-prompts/{k}_prompts.jsonl" for k in ("positive", "neutral", "negative")
+}
+# Table 2's design: which prompt types each target is run on (the original model: all three).
+SENT_KINDS = {"positive": ["neutral", "negative"], "negative": ["neutral", "positive"],
+              "none": ["positive", "neutral", "negative"]}
+
+
+def sent_override(model, key, default):
+    return config.get("model_overrides", {}).get(model, {}).get("sentiment", {}).get(key, default)
+
+
+def sent_targets(method):
+    return ["none"] if SENT["methods"][method]["strength"] == 0 else ["positive", "negative"]
+
+
+def sent_strength(model, method, target):
+    """Signed steer value: +k towards positive, -k towards negative, 0 for the original."""
+    k = sent_override(model, "strengths", {}).get(method, SENT["methods"][method]["strength"])
+    return {"positive": k, "negative": -k, "none": 0}[target]
+
+
+def sent_train_params(wildcards):
+    p = {**SENT["train"]["params"], **sent_override(wildcards.model, "train_params", {})}
+    return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
+
+
+def sent_method_params(wildcards):
+    p = SENT["methods"][wildcards.method].get("params", {})
+    return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
+
+
+def sent_artifact(wildcards):
+    if wildcards.method == "lm_steer":
+        return f"{RUNS}/sentiment/{wildcards.model}/lm_steer/steer/steer.safetensors"
+    return []
+
+
+def sent_artifact_flag(wildcards):
+    a = sent_artifact(wildcards)
+    return f"--artifact {os.path.dirname(a)}" if a else ""
+
+
+def sent_generations(wildcards):
+    base = f"{RUNS}/sentiment/{wildcards.model}/{wildcards.method}/{wildcards.target}"
+    return [f"{base}/{k}/generations.jsonl" for k in SENT_KINDS[wildcards.target]]
+
+
+def sent_run_config(wildcards):
+    return json.dumps({
+        "method": wildcards.method, "target": wildcards.target,
+        "strength": sent_strength(wildcards.model, wildcards.method, wildcards.target),
+        "method_params": SENT["methods"][wildcards.method].get("params", {}),
+        "train": {**SENT["train"], "params": {**SENT["train"]["params"],
+                                              **sent_override(wildcards.model, "train_params", {})}},
+        "generation": SENT_GEN, "prompt_types": SENT_KINDS[wildcards.target],
+        "n_prompts": sent_override(wildcards.model, "n_prompts", SENT["n_prompts"]),
+        "judge": config.get("judge"), "scorers": SENT["scorers"], "seed": SEED,
+    }, sort_keys=True)
+
+
+def sentiment_records():
+    if not SENT:
+        return []
+    return [
+        f"{RUNS}/sentiment/{m}/{meth}/{t}/record.json"
+        for m in config["models"]
+        for meth in SENT["methods"]
+        for t in sent_targets(meth)
+    ]
