@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import io
 import json
 import logging
 import random
@@ -158,23 +159,41 @@ def clean_tweet(text: str) -> str:
     return text
 
 
+def read_text(path: Path) -> str:
+    """A data file's text; missing files and bad UTF-8 are DataErrors naming file and line."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror}); run prepare-data first") from e
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8") from e
+
+
 def load_davidson(folder: Path) -> list[tuple[str, int]]:
     """(text, is_toxic) for every tweet; hate (0) and offensive (1) count as toxic."""
     path = Path(folder) / "labeled_data.csv"
     rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        for i, r in enumerate(csv.DictReader(f), 2):
-            try:
-                rows.append((clean_tweet(r["tweet"]), int(r["class"] in ("0", "1"))))
-            except KeyError as e:
-                raise DataError(f"{path}:{i}: missing column {e}") from e
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    i = 1
+    try:
+        for i, r in enumerate(reader, 2):
+            tweet, cls = r.get("tweet"), r.get("class")
+            if not isinstance(tweet, str) or cls not in ("0", "1", "2"):
+                raise DataError(f"{path}:{i}: expected columns 'tweet' and 'class' (0, 1 or 2)")
+            rows.append((clean_tweet(tweet), int(cls in ("0", "1"))))
+    except csv.Error as e:
+        raise DataError(f"{path}:{i}: not valid CSV ({e})") from e
     return rows
 
 
 def load_olid(folder: Path) -> list[tuple[str, int]]:
     folder = Path(folder)
-    texts = (folder / "train_text.txt").read_text(encoding="utf-8").splitlines()
-    labels = (folder / "train_labels.txt").read_text(encoding="utf-8").splitlines()
+    texts = read_text(folder / "train_text.txt").splitlines()
+    labels = read_text(folder / "train_labels.txt").splitlines()
     if len(texts) != len(labels):
         raise DataError(f"{folder}: {len(texts)} texts but {len(labels)} labels")
     out = []
@@ -213,7 +232,7 @@ def load_sst(folder: Path, split: str) -> list[tuple[str, int]]:
     if not path.is_file():
         raise DataError(f"{path}: not found (run prepare-data --dataset sst5)")
     out = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         lab, _, text = line.partition("\t")
@@ -252,11 +271,7 @@ def sentiment_training_set(data_root: Path, per_class: int, seed: int,
 def load_prompts(path: Path, n: int | None = None, seed: int = 0) -> list[dict]:
     """Prompts from an RTP/DExperts JSONL file -> [{'id', 'text'}], a seeded sample of ``n``."""
     path = Path(path)
-    try:
-        raw = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8") from e
+    raw = read_text(path)
     prompts = []
     for i, line in enumerate(raw.splitlines(), 1):
         if not line.strip():

@@ -7,7 +7,6 @@ starting at once never see a half-written folder.
 """
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import logging
 import os
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from .errors import ModelUnavailableError
+from .io import file_lock
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,7 @@ def convert_embedded(name: str, cache: Path | None = None) -> Path:
     if (out / "config.json").is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second job waits, then finds the folder done
+    with file_lock(out.parent / f".{name}.lock"):  # a second job waits, then finds it done
         if (out / "config.json").is_file():
             return out
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -46,7 +46,20 @@ class SteerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SteerConfig":
+        """Config from a dict; wrong types or ranges raise ValueError naming the field."""
+        if not isinstance(d, dict):
+            raise ValueError("steer config must be a JSON object")
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        kinds = {"num_steers": int, "rank": int, "hidden_size": int, "epsilon": (int, float),
+                 "init_scale": (int, float), "base_model": str, "base_sha256": str, "extra": dict}
+        for k, v in known.items():
+            if not isinstance(v, kinds[k]) or isinstance(v, bool):
+                raise ValueError(f"steer config field {k!r} has the wrong type ({type(v).__name__})")
+        for k in ("num_steers", "rank"):
+            if known.get(k, 1) < 1:
+                raise ValueError(f"steer config field {k!r} must be >= 1")
+        if known.get("hidden_size", 0) < 0 or known.get("hidden_size", 0) > 1 << 20:
+            raise ValueError("steer config field 'hidden_size' is out of range")
         return cls(**known)
 
 

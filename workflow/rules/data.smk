@@ -10,7 +10,7 @@ rule prepare_data:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/prepare_data/{dataset}.log",
+        f"{R}/logs/prepare_data/{{dataset}}.log",
     shell:
         "python -m lmsteer prepare-data --dataset {wildcards.dataset} --out resources/data "
         "{params.mirror} {params.download} > {log} 2>&1"
@@ -22,7 +22,7 @@ rule convert_model:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/convert_model/{model}.log",
+        f"{R}/logs/convert_model/{{model}}.log",
     threads: 2
     shell:
         "python -m lmsteer convert-model --model {wildcards.model} > {log} 2>&1"

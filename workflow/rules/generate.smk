@@ -19,7 +19,7 @@ rule generate_detox:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/generate/{model}/{method}/{pset}.log",
+        f"{R}/logs/generate/{{model}}/{{method}}/{{pset}}.log",
     benchmark:
         f"{R}/benchmarks/generate/{{model}}/{{method}}/{{pset}}.tsv"
     threads: 2

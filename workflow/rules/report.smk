@@ -17,7 +17,7 @@ rule table1_detox:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/table1_detox.log",
+        f"{R}/logs/table1_detox.log",
     shell:
         f"python -m lmsteer table --records {RUNS}/detox --task detox "
         "--out-md {output.md} --out-csv {output.csv} --figure {output.fig} > {log} 2>&1"

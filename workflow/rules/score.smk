@@ -20,7 +20,7 @@ rule score_detox:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/score/{model}/{method}/{pset}.log",
+        f"{R}/logs/score/{{model}}/{{method}}/{{pset}}.log",
     benchmark:
         f"{R}/benchmarks/score/{{model}}/{{method}}/{{pset}}.tsv"
     threads: 2

@@ -21,7 +21,7 @@ rule train_sentiment:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/train_sentiment/{model}.log",
+        f"{R}/logs/train_sentiment/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/train_sentiment/{{model}}.tsv"
     threads: 2
@@ -49,7 +49,7 @@ rule generate_sentiment:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/generate_sentiment/{model}/{method}/{target}/{kind}.log",
+        f"{R}/logs/generate_sentiment/{{model}}/{{method}}/{{target}}/{{kind}}.log",
     benchmark:
         f"{R}/benchmarks/generate_sentiment/{{model}}/{{method}}/{{target}}/{{kind}}.tsv"
     threads: 2
@@ -84,7 +84,7 @@ rule score_sentiment:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/score_sentiment/{model}/{method}/{target}.log",
+        f"{R}/logs/score_sentiment/{{model}}/{{method}}/{{target}}.log",
     benchmark:
         f"{R}/benchmarks/score_sentiment/{{model}}/{{method}}/{{target}}.tsv"
     threads: 2
@@ -111,7 +111,7 @@ rule table2_sentiment:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/table2_sentiment.log",
+        f"{R}/logs/table2_sentiment.log",
     shell:
         f"python -m lmsteer table --records {RUNS}/sentiment --task sentiment "
         "--title 'Table 2: sentiment control' "

@@ -16,7 +16,7 @@ rule train_detox:
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        "logs/train/{model}.log",
+        f"{R}/logs/train/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{model}}.tsv"
     threads: 2
