@@ -5,7 +5,8 @@
 3. our batched sampler (all samples of all prompts in one batch) vs. one ``generate()`` call
    per sample, as the original code does (samples/s, measured on a subset of prompts).
 
-Same prompts, batch and seed for every arm; one warm-up, then the median of ``--repeats``.
+Same prompts, batch and seed for every arm; one warm-up each, then the median of ``--repeats``
+timed in rotating rounds (plain, folded, per-sample; folded, per-sample, plain; ...).
 Peak RSS is reported beside the times. Writes results/bench/generation.json.
 
     python bench/bench_generation.py [--model smollm2-135m] [--repeats 3]
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from _timing import median_time
+from _timing import interleaved_medians, median_time, no_context
 from lmsteer.data import load_prompts
 from lmsteer.generate import sample_batch
 from lmsteer.methods import LMSteerMethod
@@ -56,12 +57,13 @@ def main() -> None:
     run = lambda: sample_batch(model, tok, texts, max_new_tokens=a.new_tokens, seed=0)  # noqa: E731
 
     steer.set_values(None)
-    t_plain = median_time(run, a.repeats)
-    with method.control(model, 3.0):  # folded
-        t_fold = median_time(run, a.repeats)
     sweep = torch.linspace(-5, 5, a.batch)
-    with method.control(model, sweep):  # per-sample values, low-rank path
-        t_sweep = median_time(run, a.repeats)
+    t = interleaved_medians({
+        "plain": (no_context, run),
+        "folded": (lambda: method.control(model, 3.0), run),  # fold/unfold outside the timing
+        "per_sample": (lambda: method.control(model, sweep), run),  # low-rank path
+    }, a.repeats)
+    t_plain, t_fold, t_sweep = t["plain"], t["folded"], t["per_sample"]
 
     samples = 25
     sub = prompts[:a.per_call_prompts]
