@@ -27,6 +27,7 @@ def detox_figure(records: Sequence[dict], path: Path) -> None:
     x = np.arange(len(groups))
     for (mkey, mlabel), row in zip(metrics, axes):
         for sc, ax in zip(scorers, row):
+            top = 0.0  # highest CI end in the panel
             for j, meth in enumerate(methods):
                 means, errs = [], [[], []]
                 for g in groups:
@@ -39,10 +40,11 @@ def detox_figure(records: Sequence[dict], path: Path) -> None:
                     errs[1].append(e["ci_high"] - m if e else 0)
                 ax.bar(x + (j - (len(methods) - 1) / 2) * width, means, width, yerr=errs,
                        capsize=3, label=meth)
+                top = float(np.nanmax([top] + [m + e for m, e in zip(means, errs[1])]))
             ax.set_xticks(x, [f"{b}\n{p}" for b, p in groups], fontsize=8)
             ax.set_ylabel(f"{mlabel} (0–1)")
             ax.set_title(f"{mlabel} — scorer: {sc}", fontsize=10)
-            ax.set_ylim(0, 1)
+            ax.set_ylim(0, 1 if mkey == "max_toxicity" else min(1.0, 1.25 * top + 0.02))
             ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(title="method", fontsize=8)
     n = sorted({f"{r['backbone']}: {r['n_prompts']}×{r['samples_per_prompt']}" for r in records})
