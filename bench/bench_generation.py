@@ -28,8 +28,6 @@ from lmsteer.models import load_model
 from lmsteer.steer import Steer, SteerConfig, output_matrix_sha256
 
 
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")

@@ -19,8 +19,6 @@ from lmsteer.models import load_model
 from lmsteer.sampling import sample_top_p
 
 
-
-
 def bench_model(name: str, prompts: list[str], samples: int, new: int, repeats: int) -> dict:
     from transformers import GenerationConfig
 

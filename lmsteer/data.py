@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import DataError
-from .io import atomic_path
+from .io import atomic_path, read_text as _read_text
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -160,17 +160,8 @@ def clean_tweet(text: str) -> str:
 
 
 def read_text(path: Path) -> str:
-    """A data file's text; missing files and bad UTF-8 are DataErrors naming file and line."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror}); run prepare-data first") from e
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8") from e
+    """A data file's text (:func:`lmsteer.io.read_text`, hinting at prepare-data)."""
+    return _read_text(path, hint="; run prepare-data first")
 
 
 def load_davidson(folder: Path) -> list[tuple[str, int]]:

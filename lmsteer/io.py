@@ -51,16 +51,26 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
 
 
+def read_text(path: str | Path, hint: str = "") -> str:
+    """A file's UTF-8 text; unreadable files and bad UTF-8 are DataErrors naming the file
+    (and the line); ``hint`` is appended to the message of a file that cannot be read."""
+    from .errors import DataError
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror}){hint}") from e
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8") from e
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """One JSON object per non-empty line; errors name the file and line."""
     from .errors import DataError
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from e
-    except UnicodeDecodeError as e:
-        line = Path(path).read_bytes()[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8") from e
+    text = read_text(path)
     rows = []
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 import numpy as np
 
 TOXIC_THRESHOLD = 0.5
+POSITIVE_THRESHOLD = 0.5  # P(positive) at or above this labels a sample positive
 
 
 def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0,
@@ -53,7 +54,7 @@ def mean_per_prompt(values_by_prompt: Sequence[Sequence[float]]) -> np.ndarray:
 
 
 def share_at_least_per_prompt(scores_by_prompt: Sequence[Sequence[float]],
-                              threshold: float = 0.5) -> np.ndarray:
+                              threshold: float = POSITIVE_THRESHOLD) -> np.ndarray:
     """Share of each prompt's samples scoring >= threshold (mean x 100 = positivity %)."""
     return np.array([float(np.mean(np.asarray(s, dtype=np.float64) >= threshold))
                      for s in scores_by_prompt], dtype=np.float64)

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 from .tables import (METHOD_ORDER, SENTIMENT_PROMPTS, sentiment_scorers,  # noqa: E402
-                     sentiment_target, toxicity_scorers)
+                     sentiment_sort_key, sentiment_target, toxicity_scorers)
 
 
 def detox_figure(records: Sequence[dict], path: Path) -> None:
@@ -69,15 +69,13 @@ def sentiment_figure(records: Sequence[dict], path: Path) -> None:
     (method and target); prompt types a run does not use are left empty, as in Table 2."""
     scorers = sorted({s for r in records for s in sentiment_scorers(r)})
     models = sorted({r["backbone"] for r in records})
-    order = {"negative": 0, "none": 1, "positive": 2}
     fig, axes = plt.subplots(len(scorers), len(models), squeeze=False,
                              figsize=(5 * len(models) + 1, 3.8 * len(scorers)))
     x = np.arange(len(SENTIMENT_PROMPTS))
     for sc, row in zip(scorers, axes):
         for model, ax in zip(models, row):
             runs = sorted((r for r in records if r["backbone"] == model),
-                          key=lambda r: (order[sentiment_target(r.get("strength"))],
-                                         METHOD_ORDER.get(r["method"], 50), r["method"]))
+                          key=sentiment_sort_key)
             width = 0.8 / max(len(runs), 1)
             for j, rec in enumerate(runs):
                 means, errs = [], [[], []]

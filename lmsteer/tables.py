@@ -125,6 +125,13 @@ def sentiment_target(strength: float | None) -> str:
     return "positive" if strength > 0 else "negative"
 
 
+def sentiment_sort_key(rec: dict) -> tuple:
+    """Table 2 order: target negative, none, positive; then backbone, method, |steer|."""
+    order = {"negative": 0, "none": 1, "positive": 2}
+    return (order[sentiment_target(rec.get("strength"))], rec["backbone"],
+            METHOD_ORDER.get(rec["method"], 50), rec["method"], abs(rec.get("strength") or 0))
+
+
 def sentiment_scorers(rec: dict) -> list[str]:
     return sorted({k.split("/")[1] for k in rec["metrics"]
                    if k.startswith("positivity/") and k.count("/") == 1})
@@ -133,10 +140,7 @@ def sentiment_scorers(rec: dict) -> list[str]:
 def sentiment_table(records: Sequence[dict]) -> pd.DataFrame:
     """Table 2: one row per record (target x model x method) x sentiment scorer; positivity
     (share of samples labelled positive) per prompt type, ppl and dist-n over the row's prompts."""
-    order = {"negative": 0, "none": 1, "positive": 2}
-    recs = sorted(records, key=lambda r: (order[sentiment_target(r.get("strength"))],
-                                          r["backbone"], METHOD_ORDER.get(r["method"], 50),
-                                          r["method"], abs(r.get("strength") or 0)))
+    recs = sorted(records, key=sentiment_sort_key)
     rows = []
     for rec in recs:
         m = rec["metrics"]

@@ -15,12 +15,12 @@ import numpy as np
 
 from ..data import sst_binary
 from ..errors import ScorerUnavailableError
+from ..metrics import POSITIVE_THRESHOLD
 from .base import SCORERS, Scorer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SST_DIR = "resources/data/sst5"
-POSITIVE_THRESHOLD = 0.5
 
 
 class SentimentScorer(Scorer):
