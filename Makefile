@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 PIP_QUIET := -q --disable-pip-version-check
 # pip prints one warning per package for this machine's unused extra index; drop those lines only
 QUIET_WARN := { grep -v "^WARNING: Location" || true; }
+# `make bench` times the trained detox steer when `make reproduce` has made one
+STEER ?= results/runs/detox/smollm2-135m/lm_steer/steer
 
 
-.PHONY: env reproduce test lint dry-run
+.PHONY: env reproduce test lint dry-run bench
 
 env: $(STAMP)
 
@@ -33,3 +35,11 @@ lint: env
 
 dry-run: env
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake -n --profile profiles/default $(ARGS)
+
+bench: env
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_generation.py --repeats 5 \
+		$(if $(wildcard $(STEER)/steer_config.json),--steer $(STEER))
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_sampling.py
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_training.py
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_scoring.py
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/report.py --readme README.md

@@ -24,3 +24,4 @@ rule all:
     input:
         TABLE1,
         TABLE2,
+        rules.leaderboard.output,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import statistics
 import time
 from typing import Callable, ContextManager
@@ -40,3 +41,51 @@ def interleaved_medians(arms: dict[str, tuple[Callable[[], ContextManager], Call
 
 
 no_context = contextlib.nullcontext
+
+
+class PeakRSS:
+    """Peak resident set size (MiB) of this process while the ``with`` block runs.
+
+    ``ru_maxrss`` only ever grows over a process's life, so arms timed one after another in
+    one process need a sampler: a thread reads VmRSS from /proc every ``interval`` seconds.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def current_mb() -> float:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.current_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRSS":
+        self.peak_mb = self.current_mb()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = round(max(self.peak_mb, self.current_mb()), 1)
+
+
+def write_result(res: dict, out: str) -> None:
+    """Print ``res`` as JSON and write it to ``out`` (results/bench/*.json)."""
+    import json
+    from pathlib import Path
+    text = json.dumps(res, indent=2)
+    print(text)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")

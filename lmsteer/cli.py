@@ -166,6 +166,37 @@ def cmd_table(a: argparse.Namespace) -> None:
     log.info("table of %d records -> %s", len(recs), a.out_md)
 
 
+def cmd_leaderboard(a: argparse.Namespace) -> None:
+    from .io import atomic_write_text
+    from .leaderboard import leaderboard, render_csv, render_markdown
+    from .leaderboard_html import render_html
+
+    boards = leaderboard([Path(p) for p in a.records])
+    out = Path(a.out_dir)
+    for ext, text in (("md", render_markdown(boards)), ("csv", render_csv(boards)),
+                      ("html", render_html(boards))):
+        atomic_write_text(out / f"{a.name}.{ext}", text)
+    log.info("%d boards (%s) -> %s/%s.{md,csv,html}", len(boards),
+             ", ".join(b.name for b in boards), out, a.name)
+
+
+def cmd_human_eval(a: argparse.Namespace) -> None:
+    from . import human_eval as he
+    from .io import atomic_write_text
+
+    if a.action == "export":
+        key = he.export(Path(a.x), Path(a.y), Path(a.sheet), Path(a.key), a.items, a.seed,
+                        a.force)
+        log.info("%d items, %s vs. %s -> %s (key: %s)", len(key["items"]), key["x"], key["y"],
+                 a.sheet, a.key)
+    else:
+        res = he.aggregate([Path(p) for p in a.sheets], Path(a.key))
+        atomic_write_text(Path(a.out_md), he.to_markdown(res))
+        if a.out_csv:
+            atomic_write_text(Path(a.out_csv), he.to_csv(res))
+        log.info("%d sheets -> %s", len(a.sheets), a.out_md)
+
+
 def cmd_validate_config(a: argparse.Namespace) -> None:
     from .config import load_config
 
@@ -258,6 +289,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-csv", required=True)
     s.add_argument("--figure", help="PNG path for the figure")
     s.set_defaults(func=cmd_table)
+
+    s = sub.add_parser("leaderboard", help="one board per task from folders of result records "
+                       "(md, csv, sortable html; the paper's numbers beside)")
+    s.add_argument("--records", nargs="+", required=True,
+                   help="folders searched recursively for record.json (merge several clusters)")
+    s.add_argument("--out-dir", default="results", help="folder for <name>.{md,csv,html}")
+    s.add_argument("--name", default="leaderboard", help="file name stem")
+    s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser("human-eval", help="blinded pairwise A/B sheets and their aggregation")
+    hv = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = hv.add_parser("export", help="write a blinded A/B sheet (CSV) and its key (JSON)")
+    e.add_argument("--x", required=True, help="generations JSONL of system X (e.g. LM-Steer)")
+    e.add_argument("--y", required=True, help="generations JSONL of system Y (the opponent)")
+    e.add_argument("--sheet", required=True, help="sheet CSV to hand to annotators")
+    e.add_argument("--key", required=True, help="key JSON (keep it from the annotators)")
+    e.add_argument("--items", type=int, default=50, help="prompts (one pair each)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--force", action="store_true", help="overwrite an existing sheet/key")
+    e.set_defaults(func=cmd_human_eval)
+    g = hv.add_parser("aggregate", help="win/tie/lose table from filled sheets and the key")
+    g.add_argument("--sheets", nargs="+", required=True, help="filled sheet CSVs")
+    g.add_argument("--key", required=True, help="the key JSON written by export")
+    g.add_argument("--out-md", required=True)
+    g.add_argument("--out-csv")
+    g.set_defaults(func=cmd_human_eval)
 
     s = sub.add_parser("validate-config", help="check a config against the schema")
     s.add_argument("--config", required=True)

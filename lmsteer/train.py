@@ -110,11 +110,16 @@ def cached_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_l
     return cache
 
 
+def batch_examples(n_examples: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """Example indices of a seeded random batch; depends only on (seed, step) -> resumable."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.randperm(n_examples, generator=gen)[:batch_size]
+
+
 def _batch_rows(cache: HiddenCache, n_examples: int, batch_size: int, seed: int,
                 step: int) -> torch.Tensor:
-    """Rows of a seeded random batch of examples; depends only on (seed, step) -> resumable."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    exs = torch.randperm(n_examples, generator=gen)[:batch_size]
+    """Cached token rows of :func:`batch_examples`, example after example."""
+    exs = batch_examples(n_examples, batch_size, seed, step)
     return torch.cat([torch.arange(int(cache.offsets[e]), int(cache.offsets[e + 1])) for e in exs])
 
 

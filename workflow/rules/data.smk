@@ -11,6 +11,8 @@ rule prepare_data:
         "../../envs/lmsteer.yaml"
     log:
         f"{R}/logs/prepare_data/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/prepare_data/{{dataset}}.tsv"
     shell:
         "python -m lmsteer prepare-data --dataset {wildcards.dataset} --out resources/data "
         "{params.mirror} {params.download} > {log} 2>&1"
@@ -23,6 +25,8 @@ rule convert_model:
         "../../envs/lmsteer.yaml"
     log:
         f"{R}/logs/convert_model/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/convert_model/{{model}}.tsv"
     threads: 2
     shell:
         "python -m lmsteer convert-model --model {wildcards.model} > {log} 2>&1"

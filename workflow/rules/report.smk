@@ -18,6 +18,31 @@ rule table1_detox:
         "../../envs/lmsteer.yaml"
     log:
         f"{R}/logs/table1_detox.log",
+    benchmark:
+        f"{R}/benchmarks/table1_detox/all.tsv"
     shell:
         f"python -m lmsteer table --records {RUNS}/detox --task detox "
         "--out-md {output.md} --out-csv {output.csv} --figure {output.fig} > {log} 2>&1"
+
+
+localrules:
+    leaderboard,
+
+
+rule leaderboard:
+    input:
+        all_records(),
+        sentiment_records(),
+    output:
+        md=f"{R}/leaderboard.md",
+        csv=f"{R}/leaderboard.csv",
+        html=report(f"{R}/leaderboard.html", caption="../report/leaderboard.rst",
+                    category="Leaderboard"),
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        f"{R}/logs/leaderboard.log",
+    benchmark:
+        f"{R}/benchmarks/leaderboard/all.tsv"
+    shell:
+        f"python -m lmsteer leaderboard --records {RUNS} --out-dir {R} > {{log}} 2>&1"

@@ -112,6 +112,8 @@ rule table2_sentiment:
         "../../envs/lmsteer.yaml"
     log:
         f"{R}/logs/table2_sentiment.log",
+    benchmark:
+        f"{R}/benchmarks/table2_sentiment/all.tsv"
     shell:
         f"python -m lmsteer table --records {RUNS}/sentiment --task sentiment "
         "--title 'Table 2: sentiment control' "

@@ -1,0 +1,141 @@
+"""Summarise the benchmark JSON and the DAG's Snakemake benchmark files as markdown tables.
+
+Reads ``results/bench/{generation,sampling,training,scoring}.json`` (written by the bench_*
+scripts) and ``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by
+Snakemake), writes ``results/bench/dag.json`` and, with ``--readme``, replaces the text between
+the ``<!-- bench:targets -->`` / ``<!-- bench:dag -->`` markers and their ``:end`` partners, so
+the README's numbers always come from these files.
+
+    python bench/report.py [--results results] [--readme README.md]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+from pathlib import Path
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _row(target: str, goal: str, measured: str, met: bool | None) -> str:
+    mark = {True: "yes", False: "**no**", None: "n/a"}[met]
+    return f"| {target} | {goal} | {measured} | {mark} |"
+
+
+def targets_table(bench: Path) -> str:
+    """One row per performance target of the benchmark scripts that have been run."""
+    gen, smp = _load(bench / "generation.json"), _load(bench / "sampling.json")
+    trn, sco = _load(bench / "training.json"), _load(bench / "scoring.json")
+    rows = ["| target | goal | measured (this machine, 2 threads) | met |", "|---|---|---|---|"]
+    if gen:
+        rows += [
+            _row("folded steer / plain generation", "<= 1.02", f"{gen['folded_over_plain']:.3f}",
+                 gen["folded_over_plain"] <= 1.02),
+            _row("per-sample steer values / plain", "<= 1.10",
+                 f"{gen['per_sample_over_plain']:.3f}",
+                 gen["per_sample_over_plain"] <= 1.10),
+            _row("batched sampler vs. one generate() per sample", ">= 10x",
+                 f"{gen['batched_speedup_vs_per_call']:.1f}x",
+                 gen["batched_speedup_vs_per_call"] >= 10)]
+    if trn:
+        rows.append(_row(
+            f"{trn['seeds']} steers, cached hidden states vs. recompute", ">= 5x",
+            f"{trn['recompute_over_cached']:.2f}x ({trn['examples']} examples, "
+            f"{trn['steps_per_seed']} steps each; per step {trn['recompute_step_s']} s vs. "
+            f"{trn['cached_step_s']} s = {trn['recompute_step_s'] / trn['cached_step_s']:.2f}x; "
+            f"same final loss: {trn['final_losses_agree']}; "
+            f"cache {trn['cache_mb_per_1k_examples']} MB per 1k examples, "
+            f"{trn['cache_dtype']})", trn["recompute_over_cached"] >= 5))
+    if sco:
+        tps = sco["texts_per_s"]
+        others = ", ".join(f"{n} {v:,.0f}" for n, v in tps.items() if n != "jigsaw-bilstm")
+        rows.append(_row(f"scorer throughput, batch {sco['batch']} (texts/s)",
+                         "BiLSTM >= 500", f"jigsaw-bilstm {tps.get('jigsaw-bilstm', 0):,.0f}; "
+                         f"{others}; not here: {', '.join(sco['unavailable']) or 'none'}",
+                         tps.get("jigsaw-bilstm", 0) >= 500))
+    for r in smp.get("results", []):
+        if r["model"].startswith("gemma"):
+            rows.append(_row(f"top-p sampling step on {r['model']} ({r['vocab']:,} tokens)",
+                             ">= 2x", f"{r['sampler_speedup']:.1f}x (end to end "
+                             f"{r['generate_speedup']:.2f}x vs. HF generate)",
+                             r["sampler_speedup"] >= 2))
+    rss = []
+    if gen:
+        rss.append(f"generation {gen['peak_rss_mb']:,.0f}")
+    if trn:
+        rss.append(f"training cached {trn['peak_rss_mb']['cached']:,.0f} / recompute "
+                   f"{trn['peak_rss_mb']['recompute']:,.0f}")
+    if rss:
+        rows.append(_row("peak RSS (MiB)", "reported", "; ".join(rss), None))
+    return "\n".join(rows)
+
+
+def dag_timing(benchmarks: Path) -> dict:
+    """Per rule: jobs, total seconds and max RSS from Snakemake's benchmark TSVs."""
+    rules: dict[str, dict] = {}
+    starts, ends = [], []
+    for tsv in sorted(benchmarks.rglob("*.tsv")):
+        with tsv.open() as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        if not rows:
+            continue
+        s = float(rows[-1]["s"])
+        rss = float(rows[-1]["max_rss"]) if rows[-1]["max_rss"] not in ("", "NA", "-") else 0.0
+        rule = tsv.relative_to(benchmarks).parts[0]
+        r = rules.setdefault(rule, {"jobs": 0, "seconds": 0.0, "max_rss_mb": 0.0})
+        r["jobs"] += 1
+        r["seconds"] = round(r["seconds"] + s, 1)
+        r["max_rss_mb"] = round(max(r["max_rss_mb"], rss), 1)
+        ends.append(tsv.stat().st_mtime)
+        starts.append(ends[-1] - s)
+    total = round(sum(r["seconds"] for r in rules.values()), 1)
+    span = round(max(ends) - min(starts), 1) if ends else 0.0
+    return {"rules": dict(sorted(rules.items(), key=lambda kv: -kv[1]["seconds"])),
+            "job_seconds_total": total, "first_start_to_last_end_s": span}
+
+
+def dag_table(t: dict, top: int = 5) -> str:
+    rows = [f"Embedded study (`make reproduce`): {t['job_seconds_total'] / 60:.0f} min of job "
+            f"time, {t['first_start_to_last_end_s'] / 60:.0f} min from the first job's start to "
+            f"the last one's end. Top {top} rules by time (Snakemake benchmark files):", "",
+            "| rule | jobs | time (min) | share | max RSS (MiB) |", "|---|---|---|---|---|"]
+    for name, r in list(t["rules"].items())[:top]:
+        share = r["seconds"] / t["job_seconds_total"] if t["job_seconds_total"] else 0
+        rows.append(f"| {name} | {r['jobs']} | {r['seconds'] / 60:.1f} | {share:.0%} | "
+                    f"{r['max_rss_mb']:,.0f} |")
+    return "\n".join(rows)
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    pat = re.compile(rf"(<!-- bench:{name} -->\n)(?:.*?\n)?(<!-- bench:{name}:end -->)", re.S)
+    if not pat.search(text):
+        raise SystemExit(f"README has no <!-- bench:{name} --> ... <!-- bench:{name}:end --> markers")
+    return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default="results", help="the DAG's results_dir")
+    ap.add_argument("--readme", help="README to update between the bench markers")
+    a = ap.parse_args()
+    bench = Path(a.results) / "bench"
+    timing = dag_timing(Path(a.results) / "benchmarks")
+    if timing["rules"]:
+        (bench / "dag.json").write_text(json.dumps(timing, indent=2) + "\n")
+    elif (bench / "dag.json").is_file():
+        timing = _load(bench / "dag.json")
+    targets = targets_table(bench)
+    dag = dag_table(timing) if timing.get("rules") else "(no DAG benchmark files yet)"
+    print(targets, dag, sep="\n\n")
+    if a.readme:
+        path = Path(a.readme)
+        text = replace_section(replace_section(path.read_text(), "targets", targets), "dag", dag)
+        path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""bench/report.py: per-rule DAG timing from Snakemake benchmark files, README sections."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import report  # noqa: E402
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _tsv(path: Path, seconds: float, rss: float, end: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + f"{seconds}\t0:00:00\t{rss}\t1\t1\t1\t0\t0\t50\t1\n")
+    os.utime(path, (end, end))
+
+
+def test_dag_timing_sums_per_rule_and_spans_jobs(tmp_path: Path) -> None:
+    b = tmp_path / "benchmarks"
+    _tsv(b / "train" / "a.tsv", 100.0, 900.0, end=1000.0)
+    _tsv(b / "generate" / "a" / "x.tsv", 30.0, 500.0, end=1040.0)
+    _tsv(b / "generate" / "b" / "y.tsv", 50.0, 700.0, end=1100.0)
+    t = report.dag_timing(b)
+    assert list(t["rules"]) == ["train", "generate"]  # sorted by time
+    assert t["rules"]["generate"] == {"jobs": 2, "seconds": 80.0, "max_rss_mb": 700.0}
+    assert t["job_seconds_total"] == 180.0
+    assert t["first_start_to_last_end_s"] == 200.0  # 900 -> 1100
+    table = report.dag_table(t, top=1)
+    assert "| train | 1 | 1.7 | 56% | 900 |" in table and "generate |" not in table
+
+
+def test_replace_section_is_idempotent_and_needs_markers() -> None:
+    text = "a\n<!-- bench:dag -->\n<!-- bench:dag:end -->\nb\n"
+    once = report.replace_section(text, "dag", "| x |")
+    assert once == "a\n<!-- bench:dag -->\n| x |\n<!-- bench:dag:end -->\nb\n"
+    assert report.replace_section(once, "dag", "| x |") == once
+    assert report.replace_section(once, "dag", "| y |").count("| y |") == 1
+    with pytest.raises(SystemExit, match="markers"):
+        report.replace_section("no markers", "dag", "x")
+
+
+def test_targets_table_marks_missed_targets(tmp_path: Path) -> None:
+    (tmp_path / "generation.json").write_text(json.dumps({
+        "folded_over_plain": 1.05, "per_sample_over_plain": 0.99,
+        "batched_speedup_vs_per_call": 12.0, "peak_rss_mb": 1000.0}))
+    rows = report.targets_table(tmp_path).splitlines()
+    assert rows[2].endswith("| 1.050 | **no** |")
+    assert rows[3].endswith("| 0.990 | yes |")
+    assert rows[-1].startswith("| peak RSS")
