@@ -80,7 +80,7 @@ def main() -> None:
     t_calls = median_time(per_call, 1)
     t_batched = median_time(batched, a.repeats)
     res = {
-        "model": a.model, "batch": a.batch, "new_tokens": a.new_tokens, "torch_threads": 2,
+        "model": a.model, "steer": a.steer or "random rank-256 steer", "batch": a.batch, "new_tokens": a.new_tokens, "torch_threads": 2,
         "plain_s": round(t_plain, 3), "folded_s": round(t_fold, 3),
         "per_sample_values_s": round(t_sweep, 3),
         "folded_over_plain": round(t_fold / t_plain, 3),

@@ -171,7 +171,7 @@ def cmd_leaderboard(a: argparse.Namespace) -> None:
     from .leaderboard import leaderboard, render_csv, render_markdown
     from .leaderboard_html import render_html
 
-    boards = leaderboard([Path(p) for p in a.records])
+    boards = leaderboard([Path(p) for p in a.records], Path(a.bench) if a.bench else None)
     out = Path(a.out_dir)
     for ext, text in (("md", render_markdown(boards)), ("csv", render_csv(boards)),
                       ("html", render_html(boards))):
@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folders searched recursively for record.json (merge several clusters)")
     s.add_argument("--out-dir", default="results", help="folder for <name>.{md,csv,html}")
     s.add_argument("--name", default="leaderboard", help="file name stem")
+    s.add_argument("--bench", help="bench_generation JSON: generation-time ratios for the "
+                   "efficiency board (default: none, parameters only)")
     s.set_defaults(func=cmd_leaderboard)
 
     s = sub.add_parser("human-eval", help="blinded pairwise A/B sheets and their aggregation")

@@ -174,6 +174,10 @@ def build_boards(records: Iterable[dict]) -> list[Board]:
 def _fmt(v: float | None, key: str) -> str:
     if v is None:
         return ""
+    if key.startswith("trainable_parameters"):
+        return f"{v:,.0f}"
+    if key.startswith("share_of"):
+        return f"{v:.2%}"
     return f"{v:.1f}" if key.startswith("perplexity") else f"{v:.3f}"
 
 
@@ -201,8 +205,8 @@ def _label(e: Entry) -> list[str]:
         return [e.backbone, f"{e.method}" + (f" ({e.variant})" if e.variant else ""), "paper",
                 "", ""]
     strength = "" if e.strength is None else f"{e.strength:g}"
-    return [e.backbone, e.method, strength, f"{e.n_prompts} × {e.samples}",
-            ",".join(map(str, e.seeds))]
+    design = f"{e.n_prompts} × {e.samples}" if e.n_prompts is not None else ""
+    return [e.backbone, e.method, strength, design, ",".join(map(str, e.seeds))]
 
 
 LABELS = ["backbone", "method", "strength", "prompts × samples", "seeds"]
@@ -274,9 +278,13 @@ def render_csv(boards: list[Board]) -> str:
     return buf.getvalue()
 
 
-def leaderboard(folders: Iterable[Path]) -> list[Board]:
-    """Boards from every record under ``folders`` (validated; invalid ones raise by path)."""
+def leaderboard(folders: Iterable[Path], bench: Path | None = None) -> list[Board]:
+    """Boards from every record under ``folders`` (validated; invalid ones raise by path), and
+    the efficiency board with ``bench`` (bench_generation's JSON) for the time ratios."""
+    from .efficiency import efficiency_board
+
     recs = read_records(list(folders))
     if not recs:
         raise DataError("no result records (record.json) under the given folders")
-    return build_boards(recs)
+    eff = efficiency_board(recs, bench)
+    return build_boards(recs) + ([eff] if eff else [])

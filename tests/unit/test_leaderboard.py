@@ -136,3 +136,23 @@ def test_invalid_record_is_reported_by_path(tmp_path):
     assert main(["leaderboard", "--records", str(tmp_path), "--out-dir", str(tmp_path)]) == 2
     with pytest.raises(DataError, match="bad/record.json"):
         leaderboard([tmp_path])
+
+
+def test_efficiency_board_counts_parameters_and_reads_measured_ratios(tmp_path):
+    rec = _record("lm_steer", 0.2, strength=2.0)
+    rec["model"].update(num_parameters=1_000_000, method={"trainable_parameters": 5_000})
+    _write(tmp_path / "runs", "s", rec)
+    _write(tmp_path / "runs", "o", _record("original", 0.6))
+    bench = tmp_path / "generation.json"
+    bench.write_text('{"model": "tiny-gpt2", "folded_over_plain": 1.01, '
+                     '"per_sample_over_plain": 1.04}')
+    boards = leaderboard([tmp_path / "runs"], bench)
+    eff = boards[-1]
+    assert eff.name == "efficiency" and [e.method for e in eff.rows] == ["lm_steer (detox)"]
+    m = eff.rows[0].metrics
+    assert m["trainable_parameters"]["mean"] == 5000
+    assert m["share_of_lm_parameters"]["mean"] == pytest.approx(0.005)
+    assert m["generation_time_ratio/folded"]["mean"] == 1.01
+    md = render_markdown(boards)
+    assert "| tiny-gpt2 | lm_steer (detox) |  |  |  | 5,000 | 0.50% | 1.010 | 1.040 |" in md
+    assert "| gpt2 family | lm_steer | 1.240 | 1,600,000 |" in md  # the paper's, labelled

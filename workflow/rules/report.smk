@@ -45,4 +45,5 @@ rule leaderboard:
     benchmark:
         f"{R}/benchmarks/leaderboard/all.tsv"
     shell:
-        f"python -m lmsteer leaderboard --records {RUNS} --out-dir {R} > {{log}} 2>&1"
+        f"python -m lmsteer leaderboard --records {RUNS} --out-dir {R} "
+        "--bench results/bench/generation.json > {log} 2>&1"

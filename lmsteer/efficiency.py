@@ -1,0 +1,60 @@
+"""The efficiency board (the paper's "Computational Efficiency"): trainable parameters of each
+method and its generation-time ratio against the plain LM, beside the paper's numbers.
+
+Parameters come from the result records (the method's own count and the LM's); time ratios from
+``bench/bench_generation.py``'s JSON (measured side by side in one process), for the backbone it
+ran on.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import paper
+from .leaderboard import Board, Entry, _sort_key
+
+
+def _m(value: float | None) -> dict[str, Any] | None:
+    return None if value is None else {"mean": value, "std": None, "ci_low": None,
+                                       "ci_high": None, "n": None, "higher_is_better": False}
+
+
+def _params(text: str) -> float:
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}
+    return float(text[:-1]) * scale[text[-1]] if text[-1] in scale else float(text)
+
+
+def efficiency_board(records: Iterable[dict], bench: Path | None = None) -> Board | None:
+    """One row per backbone x steered method with parameter counts and measured time ratios."""
+    timing = json.loads(bench.read_text()) if bench and bench.is_file() else {}
+    rows: dict[tuple, Entry] = {}
+    for rec in records:
+        meth = rec.get("model", {}).get("method", {})
+        if rec["method"] == "original" or "trainable_parameters" not in meth:
+            continue
+        key = (rec["backbone"], rec["method"], rec["task"])
+        tp, total = meth["trainable_parameters"], rec["model"].get("num_parameters")
+        ratios = {}
+        if (timing.get("model"), rec["method"], rec["task"]) == (rec["backbone"], "lm_steer",
+                                                                  "detox"):  # timed steer
+            ratios = {"generation_time_ratio/folded": _m(timing["folded_over_plain"]),
+                      "generation_time_ratio/per-sample values":
+                          _m(timing["per_sample_over_plain"])}
+        metrics = {"trainable_parameters": _m(float(tp)),
+                   "share_of_lm_parameters": _m(tp / total if total else None), **ratios}
+        rows[key] = Entry("efficiency", rec["backbone"], f"{rec['method']} ({rec['task']})",
+                          None, None, None, [], {k: v for k, v in metrics.items() if v},
+                          sources=[rec["_path"]])
+    if not rows:
+        return None
+    published = [Entry("efficiency", "gpt2 family", r["method"], None, None, None, [],
+                       {"trainable_parameters": _m(_params(r["parameters"])),
+                        "generation_time_ratio/paper": _m(float(r["speed_ratio"]))},
+                       is_paper=True, sources=[paper.SOURCE])
+                 for r in paper.read_csv("efficiency")]
+    mine = sorted(rows.values(), key=_sort_key)
+    columns = ["trainable_parameters", "share_of_lm_parameters", "generation_time_ratio/folded",
+               "generation_time_ratio/per-sample values"]
+    columns = [c for c in columns if any(c in e.metrics for e in mine)]
+    return Board("efficiency", columns, mine, published, {})
