@@ -24,7 +24,22 @@ $(STAMP): envs/requirements.txt envs/requirements-nodeps.txt
 	$(BIN)/python -c "import torch, transformers, snakemake, lmsteer, profanity_check, h5py, gguf, accelerate"
 	touch $(STAMP)
 
+# The committed results are this DAG's outputs: left in place, Snakemake would find a fresh clone
+# up to date and run nothing. So the first `make reproduce` in a checkout (default config)
+# removes them -- git keeps them, and `git diff --stat results/` afterwards shows what your run
+# changed -- and every later call resumes where the last one stopped.
+STARTED := .snakemake/lmsteer-reproduce-started
+COMMITTED := results/tables results/figures results/leaderboard.md results/leaderboard.csv \
+	results/leaderboard.html
+
 reproduce: env
+	@if [ ! -e $(STARTED) ] && ! echo "$(ARGS)" | grep -q -- "--configfile"; then \
+		echo "first 'make reproduce' here: removing the committed results so that the DAG" \
+		     "regenerates them (git keeps the committed copies)"; \
+		rm -rf $(COMMITTED); \
+		find results/runs \( -name record.json -o -name model.json \) -delete 2>/dev/null || true; \
+		mkdir -p .snakemake && touch $(STARTED); \
+	fi
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --profile profiles/default $(ARGS)
 
 test: env
