@@ -33,7 +33,7 @@ COMMITTED := results/tables results/figures results/leaderboard.md results/leade
 	results/leaderboard.html
 
 reproduce: env
-	@if [ ! -e $(STARTED) ] && ! echo "$(ARGS)" | grep -q -- "--configfile"; then \
+	@if [ ! -e $(STARTED) ] && ! echo " $(ARGS) " | grep -qE -- " (-n|--dry-run|--configfile)"; then \
 		echo "first 'make reproduce' here: removing the committed results so that the DAG" \
 		     "regenerates them (git keeps the committed copies)"; \
 		rm -rf $(COMMITTED); \
