@@ -228,6 +228,8 @@ def load_model(name: str, *, cache: Path | None = None, offline: bool = True,
 
 def model_provenance(name: str, model: nn.Module) -> dict[str, Any]:
     """What identifies the weights that produced a number."""
+    from .steer import output_matrix_sha256
+
     spec = MODELS.get(name) if name in MODELS else None
     return {
         "name": name,
@@ -236,4 +238,6 @@ def model_provenance(name: str, model: nn.Module) -> dict[str, Any]:
         "architecture": type(model).__name__,
         "notes": spec.notes if spec else "",
         "num_parameters": sum(p.numel() for p in model.parameters()),
+        "revision": getattr(model.config, "_commit_hash", None),  # hub snapshot, when known
+        "output_matrix_sha256": output_matrix_sha256(model),
     }

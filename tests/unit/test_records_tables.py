@@ -50,3 +50,14 @@ def test_table_rows_follow_records_and_order_methods():
     md = to_markdown(df, "T")
     assert "tiny-gpt2" in md and "judge" in md and "2×3" in md
     assert detox_table(recs).equals(detox_table(list(reversed(recs))))
+
+
+def test_model_provenance_identifies_the_weights():
+    from lmsteer.models import load_model, model_provenance
+    from lmsteer.steer import output_matrix_sha256
+
+    model, _ = load_model("tiny-llama")
+    info = model_provenance("tiny-llama", model)
+    assert info["output_matrix_sha256"] == output_matrix_sha256(model)
+    assert info["num_parameters"] == sum(p.numel() for p in model.parameters())
+    assert "revision" in info  # the hub snapshot hash where the model came from the hub
