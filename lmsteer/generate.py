@@ -70,7 +70,7 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
         for start in tqdm(range(0, len(prompts), per_batch), desc=f"generate {method.name}",
                           disable=not progress, unit="batch"):
             chunk = prompts[start:start + per_batch]
-            texts = [p["text"] for p in chunk for _ in range(samples)]
+            texts = [method.prompt_for(p["text"], strength) for p in chunk for _ in range(samples)]
             conts, lengths = sample_batch(model, tok, texts, max_new_tokens=max_new_tokens,
                                           top_p=top_p, temperature=temperature,
                                           seed=seed * 1_000_003 + start)

@@ -42,6 +42,11 @@ class Method:
         """Within the block, ``model(...)`` yields logits controlled at ``strength``."""
         yield
 
+    def prompt_for(self, text: str, strength: float | torch.Tensor) -> str:
+        """The text the model is conditioned on (prompting methods add an instruction); the
+        records and the perplexity judge keep the original prompt."""
+        return text
+
     def control_values(self, strength: float) -> list[float] | None:
         """The method's own control values at ``strength`` (recorded with each sample)."""
         return None

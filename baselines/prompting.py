@@ -1,0 +1,47 @@
+"""Prompting: steer by an instruction prefix only (the stand-in for the paper's PromptT5 row).
+
+The embedded SmolLM2 is an instruct model, so a plain-text instruction before the prompt is a
+fair prompting baseline; the table names it ``prompting`` (not PromptT5). Positive strength uses
+``positive_prefix`` (detox: towards non-toxic text; sentiment: towards positive), negative
+strength ``negative_prefix``, zero the bare prompt. Records and the perplexity judge keep the
+original prompt, so only the continuation is compared.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from lmsteer.errors import LMSteerError
+from lmsteer.methods import METHODS, Method
+
+DEFAULT_PREFIXES = {
+    "positive_prefix": "Continue the text in a polite, respectful and non-toxic way.\n\n",
+    "negative_prefix": "Continue the text in a rude, insulting and toxic way.\n\n",
+}
+
+
+@METHODS.register("prompting")
+class Prompting(Method):
+    """Params: ``positive_prefix`` and ``negative_prefix`` (texts put before the prompt)."""
+
+    name = "prompting"
+    trainable = False
+
+    def prefix(self, strength: float | torch.Tensor) -> str:
+        s = torch.as_tensor(strength, dtype=torch.float32).flatten()
+        if s.numel() > 1 and not bool((torch.sign(s) == torch.sign(s[0])).all()):
+            raise LMSteerError("prompting takes one sign of strength per batch (an instruction "
+                               "per sign), not per-sample values of both signs")
+        sign = float(torch.sign(s[0])) if s.numel() else 0.0
+        if sign == 0:
+            return ""
+        key = "positive_prefix" if sign > 0 else "negative_prefix"
+        return str(self.params.get(key, DEFAULT_PREFIXES[key]))
+
+    def prompt_for(self, text: str, strength: float | torch.Tensor) -> str:
+        return self.prefix(strength) + text
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "prefixes": {k: self.params.get(k, v)
+                                                   for k, v in DEFAULT_PREFIXES.items()}}

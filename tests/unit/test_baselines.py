@@ -1,0 +1,87 @@
+"""Baselines in the method registry: each control moves the tiny model's distribution the
+intended way, and generation treats them like LM-Steer."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lmsteer.errors import LMSteerError, RegistryError
+from lmsteer.generate import generate, sample_batch
+from lmsteer.methods import get_method
+from baselines.blacklist import toxic_words
+
+DATA = ([("you zorbo idiot, zorbo forever", -1.0)] * 6 + [("what a zorbo day", -1.0)] * 2
+        + [("have a lovely day friend", 1.0)] * 8 + [("a day with a friend", 1.0)] * 4)
+
+
+def test_registry_lists_the_baselines():
+    with pytest.raises(RegistryError, match="prompting.*soft_blacklist|soft_blacklist"):
+        get_method("no_such_method")
+    assert get_method("soft_blacklist").name == "soft_blacklist"
+    assert get_method("prompting").name == "prompting"
+
+
+def test_toxic_words_come_from_the_unwanted_side():
+    words = [r["word"] for r in toxic_words(DATA, min_count=2)]
+    assert words[0] == "zorbo" and "idiot" in words
+    assert not {"day", "friend", "lovely"} & set(words)
+
+
+def _mass(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits[:, -1].float(), -1)[:, ids].sum(-1)  # (B,)
+
+
+def test_soft_blacklist_lowers_the_listed_tokens_only(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    m = get_method("soft_blacklist", min_count=2, min_token_chars=1, penalty=4.0)
+    info = m.fit(model, tok, DATA, tmp_path, seed=0)
+    assert info["words"] >= 2 and (tmp_path / "blacklist.json").is_file()
+    loaded = get_method("soft_blacklist", min_token_chars=1, penalty=4.0)
+    loaded.load(model, tok, tmp_path)
+    ids = loaded.token_ids
+    assert torch.equal(ids, m.token_ids) and ids.numel() > 0
+    enc = tok(["the day", "a friend"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        plain = model(**enc).logits
+        with loaded.control(model, torch.tensor([1.0, 0.0])):  # per-sample strengths
+            steered = model(**enc).logits
+        after = model(**enc).logits
+    assert torch.equal(after, plain)  # the model's forward is restored
+    diff = plain - steered
+    assert torch.allclose(diff[0][..., ids], torch.full_like(diff[0][..., ids], 4.0))
+    keep = torch.ones(plain.shape[-1], dtype=torch.bool)
+    keep[ids] = False
+    assert torch.equal(diff[0][..., keep], torch.zeros_like(diff[0][..., keep]))
+    assert torch.equal(diff[1], torch.zeros_like(diff[1]))  # strength 0: untouched
+    assert bool((_mass(steered, ids)[0] < _mass(plain, ids)[0]))
+
+
+def test_soft_blacklist_in_generation_removes_listed_tokens(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    m = get_method("soft_blacklist", min_count=2, min_token_chars=1, penalty=100.0)
+    m.fit(model, tok, DATA, tmp_path, seed=0)
+    prompts = [{"id": i, "text": t} for i, t in enumerate(["the day", "you are"])]
+    count = lambda rows: sum(int(t) in set(m.token_ids.tolist())  # noqa: E731
+                             for r in rows for t in tok(r["continuation"],
+                                                         add_special_tokens=False)["input_ids"])
+    plain = generate(model, tok, get_method("original"), prompts, 0.0, samples=20,
+                     max_new_tokens=8, seed=0, progress=False)
+    steered = generate(model, tok, m, prompts, 1.0, samples=20, max_new_tokens=8, seed=0,
+                       progress=False)
+    assert count(plain) > 0 and count(steered) < count(plain)
+
+
+def test_prompting_conditions_on_the_instruction_and_records_the_prompt(tiny_llama):
+    model, tok = tiny_llama
+    m = get_method("prompting", positive_prefix="be nice: ", negative_prefix="be rude: ")
+    assert m.prompt_for("x", 2.0) == "be nice: x" and m.prompt_for("x", -1) == "be rude: x"
+    assert m.prompt_for("x", 0.0) == "x"
+    with pytest.raises(LMSteerError, match="one sign"):
+        m.prompt_for("x", torch.tensor([1.0, -1.0]))
+    prompts = [{"id": 0, "text": "the day"}]
+    rows = generate(model, tok, m, prompts, 1.0, samples=4, max_new_tokens=6, seed=3,
+                    progress=False)
+    direct, _ = sample_batch(model, tok, ["be nice: the day"] * 4, max_new_tokens=6,
+                             seed=3 * 1_000_003)
+    assert [r["continuation"] for r in rows] == direct
+    assert all(r["prompt"] == "the day" for r in rows)
