@@ -44,5 +44,3 @@ class ForwardWrapperMethod(Method):
             yield
         finally:
             del model.forward  # the instance attribute; the class's forward shows again
-            if model.forward != original:  # pragma: no cover - defensive
-                model.forward = original

@@ -85,3 +85,62 @@ def test_prompting_conditions_on_the_instruction_and_records_the_prompt(tiny_lla
                              seed=3 * 1_000_003)
     assert [r["continuation"] for r in rows] == direct
     assert all(r["prompt"] == "the day" for r in rows)
+
+
+PAIRS = [("you are a kind person", 1.0)] * 8 + [("you are a stupid idiot", -1.0)] * 8
+
+
+def _next_logprobs(model, tok, text, words):
+    enc = tok([text], return_tensors="pt")
+    with torch.no_grad():
+        lp = torch.log_softmax(model(**enc).logits[0, -1].float(), -1)
+    return [float(lp[tok(w, add_special_tokens=False)["input_ids"][0]]) for w in words]
+
+
+FT = dict(top_blocks=1, steps=25, lr=1e-2, batch_size=8, max_length=16)
+
+
+def test_dapt_moves_towards_the_wanted_text_and_restores_the_model(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    m = get_method("dapt", **FT)
+    info = m.fit(model, tok, PAIRS, tmp_path, seed=0)
+    assert info["positive"]["losses"][-1] < info["positive"]["losses"][0]
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # base untouched
+    m.load(model, tok, tmp_path)
+    kind0, stupid0 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    with m.control(model, 1.0):
+        kind1, stupid1 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    assert kind1 - stupid1 > kind0 - stupid0 and kind1 > kind0
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # restored
+    with pytest.raises(LMSteerError, match="not trained towards negative"):
+        with m.control(model, -1.0):
+            pass
+    assert m.num_trainable_parameters() > 0
+
+
+def test_dexperts_combines_expert_and_anti_expert_with_their_own_caches(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    m = get_method("dexperts", **FT)
+    m.fit(model, tok, PAIRS, tmp_path, seed=0)
+    m.load(model, tok, tmp_path)
+    kind0, stupid0 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    with m.control(model, 2.0):
+        kind1, stupid1 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    with m.control(model, -2.0):
+        kind2, stupid2 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    assert kind1 > kind0 and stupid1 < stupid0  # towards the expert, away from the anti-expert
+    assert kind2 < kind0 and stupid2 > stupid0  # negative alpha: the other way
+    # with the KV caches, the sampler's incremental (greedy) decoding equals full recompute
+    enc = tok(["you are a"], return_tensors="pt")
+    with m.control(model, 2.0), torch.no_grad():
+        cached, _ = sample_batch(model, tok, ["you are a"], max_new_tokens=5, greedy=True)
+        ids = enc["input_ids"]
+        for _ in range(5):
+            nxt = model(input_ids=ids).logits[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], 1)
+    assert cached == tok.batch_decode(ids[:, enc["input_ids"].shape[1]:],
+                                      skip_special_tokens=True)
+    rows = generate(model, tok, m, [{"id": 0, "text": "you are a"}], 2.0, samples=3,
+                    max_new_tokens=4, seed=1, progress=False)
+    assert len(rows) == 3 and {r["method"] for r in rows} == {"dexperts"}

@@ -1,0 +1,117 @@
+"""Fine-tuning a causal LM on attribute text: shared by DAPT, DExperts and LoRA.
+
+Only the parameters handed in train (e.g. the top transformer blocks, or LoRA factors); the
+rest stay frozen. Batches are seeded and depend only on (seed, step). Tuned tensors are saved
+as safetensors and put back into a model in place (and taken out again) by name.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from lmsteer.errors import LMSteerError, TrainingError
+from lmsteer.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def transformer_blocks(model: nn.Module) -> nn.ModuleList:
+    """The model's list of transformer blocks (GPT-2/J ``h``, Llama/Gemma/NeoX ``layers``)."""
+    n = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
+    for module in model.base_model.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n:
+            return module
+    raise LMSteerError(f"{type(model).__name__}: no list of {n} transformer blocks found")
+
+
+def top_block_parameters(model: nn.Module, top: int) -> dict[str, nn.Parameter]:
+    """Parameters of the last ``top`` blocks, by their name in ``model``."""
+    blocks = transformer_blocks(model)
+    chosen = {id(p) for b in list(blocks)[-top:] for p in b.parameters()}
+    return {n: p for n, p in model.named_parameters() if id(p) in chosen}
+
+
+def lm_loss(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int) -> torch.Tensor:
+    """Mean next-token NLL over the (right-padded) texts' real tokens."""
+    side = tok.padding_side
+    tok.padding_side = "right"
+    try:
+        enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True,
+                  max_length=max_length)
+    finally:
+        tok.padding_side = side
+    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    target = enc["input_ids"][:, 1:].masked_fill(enc["attention_mask"][:, 1:] == 0, -100)
+    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
+
+
+def finetune(model: nn.Module, tok: Any, texts: Sequence[str], params: dict[str, nn.Parameter],
+             *, steps: int, lr: float, batch_size: int, max_length: int, seed: int,
+             desc: str = "fine-tune", progress: bool = True) -> list[float]:
+    """Adam on ``params`` only (the rest of ``model`` is frozen for the call); returns losses."""
+    if not texts:
+        raise TrainingError("no texts to fine-tune on")
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    wanted = {id(p) for p in params.values()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in wanted)
+    opt = torch.optim.Adam(list(params.values()), lr=lr)
+    losses: list[float] = []
+    model.train()
+    try:
+        for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            idx = torch.randint(len(texts), (batch_size,), generator=gen).tolist()
+            loss = lm_loss(model, tok, [texts[i] for i in idx], max_length)
+            if not math.isfinite(loss.item()):
+                raise TrainingError(f"{desc}: loss became {loss.item()} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(round(loss.item(), 6))
+    finally:
+        model.eval()
+        for n, p in model.named_parameters():
+            p.requires_grad_(flags[n])
+    return losses
+
+
+def save_tensors(path: Path, params: dict[str, torch.Tensor]) -> None:
+    with atomic_path(path) as tmp:
+        save_file({n: p.detach().contiguous().clone() for n, p in params.items()}, str(tmp))
+
+
+def load_tensors(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """Saved tensors, checked against ``model``'s parameter names and shapes."""
+    if not path.is_file():
+        raise LMSteerError(f"{path} is missing: run the method's training first")
+    tensors = load_file(str(path))
+    own = dict(model.named_parameters())
+    bad = [n for n, t in tensors.items() if n not in own or own[n].shape != t.shape]
+    if bad:
+        raise LMSteerError(f"{path} does not fit {type(model).__name__} (e.g. {bad[0]!r})")
+    return tensors
+
+
+@contextlib.contextmanager
+def swapped(model: nn.Module, tensors: dict[str, torch.Tensor]) -> Iterator[None]:
+    """Within the block, ``model``'s named parameters hold ``tensors``; restored on exit."""
+    own = dict(model.named_parameters())
+    saved = {n: own[n].detach().clone() for n in tensors}
+    with torch.no_grad():
+        for n, t in tensors.items():
+            own[n].copy_(t)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for n, t in saved.items():
+                own[n].copy_(t)
