@@ -144,3 +144,24 @@ def test_dexperts_combines_expert_and_anti_expert_with_their_own_caches(tiny_lla
     rows = generate(model, tok, m, [{"id": 0, "text": "you are a"}], 2.0, samples=3,
                     max_new_tokens=4, seed=1, progress=False)
     assert len(rows) == 3 and {r["method"] for r in rows} == {"dexperts"}
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])  # nn.Linear and GPT-2's Conv1D
+def test_lora_moves_towards_the_wanted_text_and_detaches(family, tmp_path):
+    from lmsteer.models import load_model
+
+    model, tok = load_model(f"tiny-{family}")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    m = get_method("lora", rank=4, alpha=8.0, steps=25, lr=3e-2, batch_size=8, max_length=16)
+    info = m.fit(model, tok, PAIRS, tmp_path, seed=0)
+    assert info["positive"]["losses"][-1] < info["positive"]["losses"][0]
+    assert dict(model.named_parameters()).keys() == before.keys()  # adapters removed
+    m.load(model, tok, tmp_path)
+    kind0, stupid0 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    with m.control(model, 1.0):
+        kind1, stupid1 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+        assert m.num_trainable_parameters() > 0
+    assert kind1 - stupid1 > kind0 - stupid0 and kind1 > kind0
+    after = dict(model.named_parameters())
+    assert after.keys() == before.keys() and all(torch.equal(after[n], before[n]) for n in before)
+    assert _next_logprobs(model, tok, "you are a", [" kind"])[0] == pytest.approx(kind0)
