@@ -10,7 +10,7 @@ import contextlib
 import logging
 import math
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -53,10 +53,14 @@ def lm_loss(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int) -
     return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
 
 
-def finetune(model: nn.Module, tok: Any, texts: Sequence[str], params: dict[str, nn.Parameter],
+def finetune(model: nn.Module, tok: Any, texts: Sequence[Any], params: dict[str, nn.Parameter],
              *, steps: int, lr: float, batch_size: int, max_length: int, seed: int,
-             desc: str = "fine-tune", progress: bool = True) -> list[float]:
-    """Adam on ``params`` only (the rest of ``model`` is frozen for the call); returns losses."""
+             desc: str = "fine-tune", progress: bool = True,
+             loss_fn: Callable[[list], torch.Tensor] | None = None) -> list[float]:
+    """Adam on ``params`` only (the rest of ``model`` is frozen for the call); returns losses.
+
+    The loss of a batch is the LM loss of its texts, or ``loss_fn(batch)`` for other items
+    (e.g. (text, label) pairs)."""
     if not texts:
         raise TrainingError("no texts to fine-tune on")
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
@@ -70,7 +74,8 @@ def finetune(model: nn.Module, tok: Any, texts: Sequence[str], params: dict[str,
         for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
             gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
             idx = torch.randint(len(texts), (batch_size,), generator=gen).tolist()
-            loss = lm_loss(model, tok, [texts[i] for i in idx], max_length)
+            batch = [texts[i] for i in idx]
+            loss = loss_fn(batch) if loss_fn else lm_loss(model, tok, batch, max_length)
             if not math.isfinite(loss.item()):
                 raise TrainingError(f"{desc}: loss became {loss.item()} at step {step}")
             opt.zero_grad(set_to_none=True)

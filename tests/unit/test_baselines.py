@@ -165,3 +165,22 @@ def test_lora_moves_towards_the_wanted_text_and_detaches(family, tmp_path):
     after = dict(model.named_parameters())
     assert after.keys() == before.keys() and all(torch.equal(after[n], before[n]) for n in before)
     assert _next_logprobs(model, tok, "you are a", [" kind"])[0] == pytest.approx(kind0)
+
+
+def test_gedi_posterior_steers_both_ways(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    m = get_method("gedi", **FT)
+    info = m.fit(model, tok, PAIRS, tmp_path, seed=0)
+    assert info["losses"][-1] < info["losses"][0]
+    m.load(model, tok, tmp_path)
+    kind0, stupid0 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    with m.control(model, 3.0):
+        kind1, stupid1 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    with m.control(model, -3.0):
+        kind2, stupid2 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
+    assert kind1 - stupid1 > kind0 - stupid0 > kind2 - stupid2
+    rows = generate(model, tok, m, [{"id": 0, "text": "you are a"}, {"id": 1, "text": "the"}],
+                    3.0, samples=3, max_new_tokens=5, seed=1, progress=False)
+    assert len(rows) == 6 and {r["method"] for r in rows} == {"gedi"}
+    with m.control(model, 0.0):  # strength 0: exactly the base model
+        assert _next_logprobs(model, tok, "you are a", [" kind"])[0] == pytest.approx(kind0)
