@@ -120,3 +120,15 @@ def swapped(model: nn.Module, tensors: dict[str, torch.Tensor]) -> Iterator[None
         with torch.no_grad():
             for n, t in saved.items():
                 own[n].copy_(t)
+
+
+def tuned_copy(model: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` (eval mode) whose named parameters hold ``tensors``."""
+    import copy
+
+    m = copy.deepcopy(model).eval()
+    own = dict(m.named_parameters())
+    with torch.no_grad():
+        for n, t in tensors.items():
+            own[n].copy_(t)
+    return m

@@ -22,7 +22,8 @@ from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
 
-from .finetune import finetune, load_tensors, save_tensors, swapped, top_block_parameters
+from .finetune import (finetune, load_tensors, save_tensors, swapped, top_block_parameters,
+                       tuned_copy)
 
 FT_DEFAULTS = {"top_blocks": 2, "steps": 200, "lr": 1e-4, "batch_size": 16, "max_length": 48}
 
@@ -111,12 +112,7 @@ class DExperts(_FineTuned):
         self.experts = {}
         for tag in ("expert", "anti_expert"):
             tensors = load_tensors(Path(artifact_dir) / f"{tag}.safetensors", model)
-            m = copy.deepcopy(model)
-            own = dict(m.named_parameters())
-            with torch.no_grad():
-                for n, t in tensors.items():
-                    own[n].copy_(t)
-            self.experts[tag] = m.eval()
+            self.experts[tag] = tuned_copy(model, tensors)
         self._n_params = 2 * sum(t.numel() for t in tensors.values())
 
     @contextlib.contextmanager

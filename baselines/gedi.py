@@ -26,7 +26,7 @@ from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS
 
-from .finetune import finetune, load_tensors, save_tensors, top_block_parameters
+from .finetune import finetune, load_tensors, save_tensors, top_block_parameters, tuned_copy
 from .finetuned import _FineTuned
 
 CODES = ("positive:", "negative:")  # wanted, unwanted
@@ -89,11 +89,7 @@ class GeDi(_FineTuned):
         if artifact_dir is None:
             raise LMSteerError("gedi needs the folder its fit wrote")
         tensors = load_tensors(Path(artifact_dir) / "cclm.safetensors", model)
-        self.cclm = copy.deepcopy(model).eval()
-        own = dict(self.cclm.named_parameters())
-        with torch.no_grad():
-            for n, t in tensors.items():
-                own[n].copy_(t)
+        self.cclm = tuned_copy(model, tensors)
         self.code_ids = [torch.tensor(tok(c, add_special_tokens=False)["input_ids"])
                          for c in self.codes()]
         self._n_params = sum(t.numel() for t in tensors.values())
