@@ -16,7 +16,7 @@ STEER ?= results/runs/detox/smollm2-135m/lm_steer/steer
 
 env: $(STAMP)
 
-$(STAMP): envs/requirements.txt envs/requirements-nodeps.txt
+$(STAMP): envs/requirements.txt envs/requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install $(PIP_QUIET) -r envs/requirements.txt 2>&1 | $(QUIET_WARN)
 	$(BIN)/pip install $(PIP_QUIET) --no-deps -r envs/requirements-nodeps.txt 2>&1 | $(QUIET_WARN)
@@ -30,7 +30,7 @@ $(STAMP): envs/requirements.txt envs/requirements-nodeps.txt
 # changed -- and every later call resumes where the last one stopped.
 STARTED := .snakemake/lmsteer-reproduce-started
 COMMITTED := results/tables results/figures results/leaderboard.md results/leaderboard.csv \
-	results/leaderboard.html
+	results/leaderboard.html results/bench/methods-*.json
 
 reproduce: env
 	@if [ ! -e $(STARTED) ] && ! echo " $(ARGS) " | grep -qE -- " (-n|--dry-run|--configfile)"; then \
@@ -40,6 +40,7 @@ reproduce: env
 		find results/runs \( -name record.json -o -name model.json \) -delete 2>/dev/null || true; \
 		mkdir -p .snakemake && touch $(STARTED); \
 	fi
+	$(BIN)/python -m lmsteer validate-config --config config/config.yaml
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --profile profiles/default $(ARGS)
 
 test: env

@@ -56,6 +56,7 @@ class SoftBlacklist(ForwardWrapperMethod):
 
     name = "soft_blacklist"
     trainable = False
+    derived = True  # the word list comes from the training data
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

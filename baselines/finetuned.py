@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
 
+from .logits import patched_forward
 from .finetune import (finetune, load_tensors, save_tensors, swapped, top_block_parameters,
                        tuned_copy)
 
@@ -118,27 +119,25 @@ class DExperts(_FineTuned):
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
         alpha = torch.as_tensor(strength, dtype=torch.float32)
-        original = model.forward
         caches: dict[str, Any] = {}
 
-        def forward(*args: Any, **kw: Any):
-            out = original(*args, **kw)
-            first = kw.get("cache") is None
-            diff = 0
-            for sign, tag in ((1, "expert"), (-1, "anti_expert")):
-                kw2 = dict(kw) if first else {**kw, "cache": caches[tag]}
-                o = self.experts[tag](*args, **kw2)
-                caches[tag] = getattr(o, "cache", None)
-                diff = diff + sign * o.logits.float()
-            a = alpha.expand(out.logits.shape[0]) if alpha.ndim == 0 else alpha  # (B,)
-            out.logits = (out.logits.float() + a[:, None, None] * diff).to(out.logits.dtype)
-            return out
+        def make(original: Callable) -> Callable:
+            def forward(*args: Any, **kw: Any):
+                out = original(*args, **kw)
+                first = kw.get("cache") is None
+                diff = 0
+                for sign, tag in ((1, "expert"), (-1, "anti_expert")):
+                    kw2 = dict(kw) if first else {**kw, "cache": caches[tag]}
+                    o = self.experts[tag](*args, **kw2)
+                    caches[tag] = getattr(o, "cache", None)
+                    diff = diff + sign * o.logits.float()
+                a = alpha.expand(out.logits.shape[0]) if alpha.ndim == 0 else alpha  # (B,)
+                out.logits = (out.logits.float() + a[:, None, None] * diff).to(out.logits.dtype)
+                return out
+            return forward
 
-        model.forward = forward
-        try:
+        with patched_forward(model, make):
             yield
-        finally:
-            del model.forward
 
     def num_trainable_parameters(self) -> int:
         return getattr(self, "_n_params", 0)

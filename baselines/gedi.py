@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -28,6 +28,7 @@ from lmsteer.methods import METHODS
 
 from .finetune import finetune, load_tensors, save_tensors, top_block_parameters, tuned_copy
 from .finetuned import _FineTuned
+from .logits import patched_forward
 
 CODES = ("positive:", "negative:")  # wanted, unwanted
 
@@ -111,34 +112,32 @@ class GeDi(_FineTuned):
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
         omega = torch.as_tensor(strength, dtype=torch.float32)
-        original = model.forward
         st: dict[str, Any] = {}
 
-        def forward(*args: Any, **kw: Any):
-            out = original(*args, **kw)
-            ids = kw["input_ids"]
-            mask = kw.get("attention_mask", torch.ones_like(ids))
-            pos = kw.get("position_ids")
-            if kw.get("cache") is None:  # a new prompt batch
-                st.update(cache=[None, None], lp=[None, None],
-                          cum=[torch.zeros(ids.shape[0]), torch.zeros(ids.shape[0])])
-                if pos is None:
-                    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            else:  # the token chosen last step joins each class's running log-likelihood
+        def make(original: Callable) -> Callable:
+            def forward(*args: Any, **kw: Any):
+                out = original(*args, **kw)
+                ids = kw["input_ids"]
+                mask = kw.get("attention_mask", torch.ones_like(ids))
+                pos = kw.get("position_ids")
+                if kw.get("cache") is None:  # a new prompt batch
+                    st.update(cache=[None, None], lp=[None, None],
+                              cum=[torch.zeros(ids.shape[0]), torch.zeros(ids.shape[0])])
+                    if pos is None:
+                        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+                else:  # the token chosen last step joins each class's running log-likelihood
+                    for c in (0, 1):
+                        st["cum"][c] = st["cum"][c] + st["lp"][c].gather(1, ids[:, :1]).squeeze(1)
                 for c in (0, 1):
-                    st["cum"][c] = st["cum"][c] + st["lp"][c].gather(1, ids[:, :1]).squeeze(1)
-            for c in (0, 1):
-                self._cc_step(st, c, ids, mask, pos)
-            joint = torch.stack([st["cum"][c][:, None] + st["lp"][c] for c in (0, 1)])  # (2,B,V)
-            post = joint[0] - torch.logsumexp(joint, dim=0)  # log p(wanted | x, v): (B, V)
-            w = omega.expand(ids.shape[0]) if omega.ndim == 0 else omega  # (B,)
-            logits = out.logits.clone()
-            logits[:, -1] = (logits[:, -1].float() + w[:, None] * post).to(logits.dtype)
-            out.logits = logits
-            return out
+                    self._cc_step(st, c, ids, mask, pos)
+                joint = torch.stack([st["cum"][c][:, None] + st["lp"][c] for c in (0, 1)])  # (2,B,V)
+                post = joint[0] - torch.logsumexp(joint, dim=0)  # log p(wanted | x, v): (B, V)
+                w = omega.expand(ids.shape[0]) if omega.ndim == 0 else omega  # (B,)
+                logits = out.logits.clone()
+                logits[:, -1] = (logits[:, -1].float() + w[:, None] * post).to(logits.dtype)
+                out.logits = logits
+                return out
+            return forward
 
-        model.forward = forward
-        try:
+        with patched_forward(model, make):
             yield
-        finally:
-            del model.forward

@@ -8,12 +8,25 @@ So these baselines run through the same batched sampler, seeds and records as LM
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
 from lmsteer.methods import Method
+
+
+@contextlib.contextmanager
+def patched_forward(model: nn.Module, make: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Within the block ``model.forward`` is ``make(original_forward)``; restored on exit.
+
+    The one place where baselines hook the frozen LM's forward (logit shifts, DExperts' and
+    GeDi's extra models, PPLM's perturbed history)."""
+    model.forward = make(model.forward)
+    try:
+        yield
+    finally:
+        del model.forward  # the instance attribute; the class's forward shows again
 
 
 class ForwardWrapperMethod(Method):
@@ -30,17 +43,15 @@ class ForwardWrapperMethod(Method):
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength: float | torch.Tensor) -> Iterator[None]:
         s = torch.as_tensor(strength, dtype=torch.float32)
-        original = model.forward
 
-        def forward(*args: Any, **kwargs: Any):
-            first = kwargs.get("cache") is None and kwargs.get("past_key_values") is None
-            out = original(*args, **self.before_forward(dict(kwargs), first))
-            b = out.logits.shape[0]
-            out.logits = self.adjust_logits(out.logits, s.expand(b) if s.ndim == 0 else s)
-            return out
+        def make(original: Callable) -> Callable:
+            def forward(*args: Any, **kwargs: Any):
+                first = kwargs.get("cache") is None and kwargs.get("past_key_values") is None
+                out = original(*args, **self.before_forward(dict(kwargs), first))
+                b = out.logits.shape[0]
+                out.logits = self.adjust_logits(out.logits, s.expand(b) if s.ndim == 0 else s)
+                return out
+            return forward
 
-        model.forward = forward
-        try:
+        with patched_forward(model, make):
             yield
-        finally:
-            del model.forward  # the instance attribute; the class's forward shows again

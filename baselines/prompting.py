@@ -19,11 +19,16 @@ DEFAULT_PREFIXES = {
     "positive_prefix": "Continue the text in a polite, respectful and non-toxic way.\n\n",
     "negative_prefix": "Continue the text in a rude, insulting and toxic way.\n\n",
 }
+SENTIMENT_PREFIXES = {  # params: task=sentiment
+    "positive_prefix": "Continue the text in a positive, cheerful and upbeat way.\n\n",
+    "negative_prefix": "Continue the text in a negative, gloomy and critical way.\n\n",
+}
 
 
 @METHODS.register("prompting")
 class Prompting(Method):
-    """Params: ``positive_prefix`` and ``negative_prefix`` (texts put before the prompt)."""
+    """Params: ``positive_prefix`` and ``negative_prefix`` (texts put before the prompt), or
+    ``task`` (``detox``, the default, or ``sentiment``) for the packaged instructions."""
 
     name = "prompting"
     trainable = False
@@ -37,11 +42,17 @@ class Prompting(Method):
         if sign == 0:
             return ""
         key = "positive_prefix" if sign > 0 else "negative_prefix"
-        return str(self.params.get(key, DEFAULT_PREFIXES[key]))
+        return str(self.params.get(key, self.defaults()[key]))
+
+    def defaults(self) -> dict[str, str]:
+        task = self.params.get("task", "detox")
+        if task not in ("detox", "sentiment"):
+            raise LMSteerError(f"prompting: task must be detox or sentiment, got {task!r}")
+        return SENTIMENT_PREFIXES if task == "sentiment" else DEFAULT_PREFIXES
 
     def prompt_for(self, text: str, strength: float | torch.Tensor) -> str:
         return self.prefix(strength) + text
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "prefixes": {k: self.params.get(k, v)
-                                                   for k, v in DEFAULT_PREFIXES.items()}}
+                                                   for k, v in self.defaults().items()}}

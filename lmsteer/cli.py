@@ -171,7 +171,7 @@ def cmd_leaderboard(a: argparse.Namespace) -> None:
     from .leaderboard import leaderboard, render_csv, render_markdown
     from .leaderboard_html import render_html
 
-    boards = leaderboard([Path(p) for p in a.records], Path(a.bench) if a.bench else None)
+    boards = leaderboard([Path(p) for p in a.records], [Path(p) for p in a.bench or []])
     out = Path(a.out_dir)
     for ext, text in (("md", render_markdown(boards)), ("csv", render_csv(boards)),
                       ("html", render_html(boards))):
@@ -198,9 +198,9 @@ def cmd_human_eval(a: argparse.Namespace) -> None:
 
 
 def cmd_validate_config(a: argparse.Namespace) -> None:
-    from .config import load_config
+    from .config import check_methods, load_config
 
-    load_config(Path(a.config), Path(a.schema))
+    check_methods(load_config(Path(a.config), Path(a.schema)))
     log.info("%s is valid", a.config)
 
 
@@ -296,8 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folders searched recursively for record.json (merge several clusters)")
     s.add_argument("--out-dir", default="results", help="folder for <name>.{md,csv,html}")
     s.add_argument("--name", default="leaderboard", help="file name stem")
-    s.add_argument("--bench", help="bench_generation JSON: generation-time ratios for the "
-                   "efficiency board (default: none, parameters only)")
+    s.add_argument("--bench", nargs="+", help="bench_generation / bench_methods JSON files: "
+                   "generation-time ratios for the efficiency board (missing files are skipped;"
+                   " default: none, parameters only)")
     s.set_defaults(func=cmd_leaderboard)
 
     s = sub.add_parser("human-eval", help="blinded pairwise A/B sheets and their aggregation")

@@ -23,3 +23,21 @@ def load_config(path: Path, schema_path: Path) -> dict[str, Any]:
         key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
         raise ConfigError(f"{path}: invalid config at {key}: {e.message}") from e
     return cfg
+
+
+def check_methods(cfg: dict[str, Any]) -> None:
+    """Every configured method exists in the registry and is marked ``train: true`` exactly
+    when it is trained (lm_steer always is); otherwise ConfigError naming the method."""
+    from .methods import METHODS, get_method
+
+    get_method("original")  # registers the baselines
+    for task in ("detox", "sentiment"):
+        for name, spec in ((cfg.get(task) or {}).get("methods") or {}).items():
+            if name not in METHODS:
+                raise ConfigError(f"{task}.methods.{name}: unknown method; valid: "
+                                  f"{', '.join(sorted(METHODS))}")
+            marked = name == "lm_steer" or bool(spec.get("train", False))
+            if marked != METHODS.get(name).needs_fit():
+                raise ConfigError(f"{task}.methods.{name}: set train: "
+                                  f"{str(not marked).lower()} ({name} "
+                                  f"{'has a' if not marked else 'has no'} training step)")

@@ -264,7 +264,10 @@ def load_prompts(path: Path, n: int | None = None, seed: int = 0) -> list[dict]:
     path = Path(path)
     raw = read_text(path)
     prompts = []
-    for i, line in enumerate(raw.splitlines(), 1):
+    lines = raw.split("\n")  # not splitlines(): JSON strings may hold U+2028 raw
+    if lines and not lines[-1].strip():
+        lines.pop()
+    for i, line in enumerate(lines, 1):
         if not line.strip():
             raise DataError(f"{path}:{i}: empty line")
         try:

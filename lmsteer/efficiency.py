@@ -2,14 +2,15 @@
 method and its generation-time ratio against the plain LM, beside the paper's numbers.
 
 Parameters come from the result records (the method's own count and the LM's); time ratios from
-``bench/bench_generation.py``'s JSON (measured side by side in one process), for the backbone it
-ran on.
+``bench/bench_methods.py``'s JSON (every method against the plain LM, one process, same prompts
+and batch) and ``bench/bench_generation.py``'s (LM-Steer folded and per-sample), for the
+backbone each ran on.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from . import paper
 from .leaderboard import Board, Entry, _sort_key
@@ -25,9 +26,27 @@ def _params(text: str) -> float:
     return float(text[:-1]) * scale[text[-1]] if text[-1] in scale else float(text)
 
 
-def efficiency_board(records: Iterable[dict], bench: Path | None = None) -> Board | None:
+def _read_bench(paths: Sequence[Path]) -> tuple[dict, dict[str, dict]]:
+    """bench_generation's JSON (lm_steer folded / per-sample ratios) and bench_methods' JSON
+    files (every method's ratio, by backbone) from ``paths``; missing files are skipped."""
+    generation: dict = {}
+    methods: dict[str, dict] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        if "methods" in data:
+            methods[data["model"]] = data
+        else:
+            generation = data
+    return generation, methods
+
+
+def efficiency_board(records: Iterable[dict], bench: Sequence[Path] | Path | None = None
+                     ) -> Board | None:
     """One row per backbone x steered method with parameter counts and measured time ratios."""
-    timing = json.loads(bench.read_text()) if bench and bench.is_file() else {}
+    paths = [bench] if isinstance(bench, Path) else list(bench or [])
+    timing, by_model = _read_bench(paths)
     rows: dict[tuple, Entry] = {}
     for rec in records:
         meth = rec.get("model", {}).get("method", {})
@@ -36,11 +55,14 @@ def efficiency_board(records: Iterable[dict], bench: Path | None = None) -> Boar
         key = (rec["backbone"], rec["method"], rec["task"])
         tp, total = meth["trainable_parameters"], rec["model"].get("num_parameters")
         ratios = {}
+        measured = by_model.get(rec["backbone"], {}).get("methods", {}).get(rec["method"])
+        if measured and rec["task"] == "detox":
+            ratios["generation_time_ratio/measured"] = _m(measured["ratio"])
         if (timing.get("model"), rec["method"], rec["task"]) == (rec["backbone"], "lm_steer",
                                                                   "detox"):  # timed steer
-            ratios = {"generation_time_ratio/folded": _m(timing["folded_over_plain"]),
-                      "generation_time_ratio/per-sample values":
-                          _m(timing["per_sample_over_plain"])}
+            ratios.update({"generation_time_ratio/folded": _m(timing["folded_over_plain"]),
+                           "generation_time_ratio/per-sample values":
+                               _m(timing["per_sample_over_plain"])})
         metrics = {"trainable_parameters": _m(float(tp)),
                    "share_of_lm_parameters": _m(tp / total if total else None), **ratios}
         rows[key] = Entry("efficiency", rec["backbone"], f"{rec['method']} ({rec['task']})",
@@ -54,7 +76,7 @@ def efficiency_board(records: Iterable[dict], bench: Path | None = None) -> Boar
                        is_paper=True, sources=[paper.SOURCE])
                  for r in paper.read_csv("efficiency")]
     mine = sorted(rows.values(), key=_sort_key)
-    columns = ["trainable_parameters", "share_of_lm_parameters", "generation_time_ratio/folded",
-               "generation_time_ratio/per-sample values"]
+    columns = ["trainable_parameters", "share_of_lm_parameters", "generation_time_ratio/measured",
+               "generation_time_ratio/folded", "generation_time_ratio/per-sample values"]
     columns = [c for c in columns if any(c in e.metrics for e in mine)]
     return Board("efficiency", columns, mine, published, {})

@@ -15,14 +15,13 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_tokens: int,
-                 top_p: float = 0.9, temperature: float = 1.0, seed: int = 0,
-                 greedy: bool = False) -> tuple[list[str], list[int]]:
+def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_tokens: int,
+               top_p: float = 0.9, temperature: float = 1.0, seed: int = 0,
+               greedy: bool = False) -> torch.Tensor:
     """Continue left-padded ``texts`` by up to ``max_new_tokens`` tokens with a KV cache.
 
-    Returns the continuations (new tokens only, cut by tokens, decoded) and their token counts
-    up to the first end-of-sequence token. Sampling is exact top-p (:func:`sample_top_p`),
-    seeded by ``seed``; ``greedy`` takes the argmax instead (for tests).
+    Returns the new token ids (B, n_new), pad after an end-of-sequence token. Sampling is exact
+    top-p (:func:`sample_top_p`), seeded by ``seed``; ``greedy`` takes the argmax (for tests).
     """
     enc = tok(list(texts), return_tensors="pt", padding=True)
     ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, T)
@@ -47,9 +46,20 @@ def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_to
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos,
                     cache=out.cache, use_cache=True)
         next_pos = next_pos + 1
-    new_ids = torch.stack(new, dim=1)  # (B, n_new)
-    ended = (new_ids == eos).int().cumsum(dim=1) > 0  # EOS and everything after
+    return torch.stack(new, dim=1)  # (B, n_new)
+
+
+def decode_new(tok: Any, new_ids: torch.Tensor) -> tuple[list[str], list[int]]:
+    """New token ids (B, n) -> texts and token counts up to the first end-of-sequence token."""
+    ended = (new_ids == tok.eos_token_id).int().cumsum(dim=1) > 0  # EOS and everything after
     return tok.batch_decode(new_ids, skip_special_tokens=True), (~ended).sum(dim=1).tolist()
+
+
+def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], **kw: Any
+                 ) -> tuple[list[str], list[int]]:
+    """:func:`sample_ids`, decoded: the continuations (new tokens only, cut by tokens) and
+    their token counts up to the first end-of-sequence token."""
+    return decode_new(tok, sample_ids(model, tok, texts, **kw))
 
 
 def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict],
@@ -71,9 +81,9 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
                           disable=not progress, unit="batch"):
             chunk = prompts[start:start + per_batch]
             texts = [method.prompt_for(p["text"], strength) for p in chunk for _ in range(samples)]
-            conts, lengths = sample_batch(model, tok, texts, max_new_tokens=max_new_tokens,
-                                          top_p=top_p, temperature=temperature,
-                                          seed=seed * 1_000_003 + start)
+            conts, lengths = method.sample(model, tok, texts, max_new_tokens=max_new_tokens,
+                                           top_p=top_p, temperature=temperature,
+                                           seed=seed * 1_000_003 + start)
             for j, (c, n) in enumerate(zip(conts, lengths)):
                 p = chunk[j // samples]
                 rows.append({"prompt_id": p["id"], "prompt": p["text"], "sample": j % samples,

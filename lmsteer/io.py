@@ -76,11 +76,14 @@ def read_text(path: str | Path, hint: str = "") -> str:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """One JSON object per non-empty line; errors name the file and line."""
+    """One JSON object per non-empty line; errors name the file and line.
+
+    Lines end at "\n" only: str.splitlines() would also split at U+2028, U+0085 and other
+    separators that JSON strings may hold raw (a Gemma continuation did)."""
     from .errors import DataError
     text = read_text(path)
     rows = []
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -16,7 +16,7 @@ import io
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from . import paper
 from .errors import DataError
@@ -278,9 +278,11 @@ def render_csv(boards: list[Board]) -> str:
     return buf.getvalue()
 
 
-def leaderboard(folders: Iterable[Path], bench: Path | None = None) -> list[Board]:
+def leaderboard(folders: Iterable[Path], bench: Sequence[Path] | Path | None = None
+                ) -> list[Board]:
     """Boards from every record under ``folders`` (validated; invalid ones raise by path), and
-    the efficiency board with ``bench`` (bench_generation's JSON) for the time ratios."""
+    the efficiency board with ``bench`` (bench_generation / bench_methods JSON files) for the
+    time ratios."""
     from .efficiency import efficiency_board
 
     recs = read_records(list(folders))

@@ -24,7 +24,13 @@ class Method:
     """Base class: the unsteered model (``original``) is this with nothing overridden."""
 
     name = "original"
-    trainable = False
+    trainable = False  # has trained parameters
+    derived = False  # fit() derives artifacts without trained parameters (e.g. a word list)
+
+    @classmethod
+    def needs_fit(cls) -> bool:
+        """Whether load() reads what fit() wrote (the DAG gives the method a training job)."""
+        return cls.trainable or cls.derived
 
     def __init__(self, **params: Any) -> None:
         self.params = params
@@ -46,6 +52,16 @@ class Method:
         """The text the model is conditioned on (prompting methods add an instruction); the
         records and the perplexity judge keep the original prompt."""
         return text
+
+    def sample(self, model: nn.Module, tok: Any, texts: Sequence[str], **kw: Any
+               ) -> tuple[list[str], list[int]]:
+        """Continue ``texts`` inside :meth:`control` -> (continuations, token counts).
+
+        Autoregressive batched top-p (:func:`lmsteer.generate.sample_batch`, keywords as there);
+        a non-autoregressive method (MuCoLa) overrides this."""
+        from .generate import sample_batch
+
+        return sample_batch(model, tok, texts, **kw)
 
     def control_values(self, strength: float) -> list[float] | None:
         """The method's own control values at ``strength`` (recorded with each sample)."""

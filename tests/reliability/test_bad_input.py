@@ -180,3 +180,23 @@ def test_cli_error_is_one_line_on_stderr_without_traceback(tmp_path, prompts):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert [l for l in r.stderr.splitlines() if "ERROR" in l][0].count("unknown model") == 1
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_config_with_a_wrong_train_flag_or_method_names_it(caplog, tmp_path):
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "config" / "ci.yaml").read_text())
+    cfg["detox"]["methods"]["dapt"]["train"] = False
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    _fails(caplog, ["validate-config", "--config", str(bad)], "detox.methods.dapt",
+           "train: true")
+    cfg["detox"]["methods"]["dapt"]["train"] = True
+    cfg["detox"]["methods"]["pplm2"] = {"strength": 1}
+    bad.write_text(yaml.safe_dump(cfg))
+    _fails(caplog, ["validate-config", "--config", str(bad)], "pplm2", "mucola")
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "ci.yaml"])
+def test_shipped_configs_pass_validate_config(name):
+    assert main(["validate-config", "--config", str(Path(__file__).parents[2] / "config" / name)]) == 0

@@ -85,6 +85,10 @@ def test_prompting_conditions_on_the_instruction_and_records_the_prompt(tiny_lla
                              seed=3 * 1_000_003)
     assert [r["continuation"] for r in rows] == direct
     assert all(r["prompt"] == "the day" for r in rows)
+    senti = get_method("prompting", task="sentiment")
+    assert "positive" in senti.prompt_for("x", 1.0) and "negative" in senti.prompt_for("x", -1)
+    with pytest.raises(LMSteerError, match="detox or sentiment"):
+        get_method("prompting", task="topic").prompt_for("x", 1.0)
 
 
 PAIRS = [("you are a kind person", 1.0)] * 8 + [("you are a stupid idiot", -1.0)] * 8

@@ -52,3 +52,24 @@ def test_targets_table_marks_missed_targets(tmp_path: Path) -> None:
     assert rows[2].endswith("| 1.050 | **no** |")
     assert rows[3].endswith("| 0.990 | yes |")
     assert rows[-1].startswith("| peak RSS")
+
+
+def test_bench_methods_times_every_method_against_the_original(tmp_path: Path) -> None:
+    import bench_methods
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": {"text": t}}) + "\n"
+                               for t in ("the day is", "you are a")))
+    out = tmp_path / "methods.json"
+    bench_methods.main(["--model", "tiny-llama", "--prompts", str(prompts), "--method",
+                        "prompting", "--param", "prompting:positive_prefix=be nice: ",
+                        "--strength", "prompting=2", "--n-prompts", "2", "--samples", "2",
+                        "--batch", "4", "--new-tokens", "3", "--repeats", "1",
+                        "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert res["model"] == "tiny-llama" and set(res["methods"]) == {"original", "prompting"}
+    assert res["methods"]["original"]["ratio"] == 1.0
+    assert res["methods"]["prompting"]["strength"] == 2.0
+    assert res["methods"]["prompting"]["seconds"] > 0 and res["lm_parameters"] > 0
+    with pytest.raises(SystemExit, match="METHOD:key=value"):
+        bench_methods.parse_methods(["pplm"], ["lora:rank=2"])

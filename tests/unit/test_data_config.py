@@ -96,3 +96,13 @@ def test_schema_rejects_bad_config_naming_the_key(tmp_path):
     p.write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="trian"):
         load_config(p, SCHEMA)
+
+
+def test_jsonl_keeps_unicode_line_separators_inside_strings(tmp_path):
+    from lmsteer.io import read_jsonl, write_jsonl
+
+    rows = [{"continuation": "did.\u2028Ukraine\u2019s\u0085next\x0cpage"}, {"continuation": "b"}]
+    write_jsonl(tmp_path / "g.jsonl", rows)
+    assert read_jsonl(tmp_path / "g.jsonl") == rows
+    (tmp_path / "p.jsonl").write_text('{"prompt": {"text": "a\u2028b"}}\r\n{"prompt": "c"}\n')
+    assert [p["text"] for p in load_prompts(tmp_path / "p.jsonl")] == ["a\u2028b", "c"]

@@ -3,6 +3,7 @@ paper's rows are labelled, a new record shows up, and the same records give the 
 from __future__ import annotations
 
 import csv
+import json
 import io
 import os
 from pathlib import Path
@@ -156,3 +157,17 @@ def test_efficiency_board_counts_parameters_and_reads_measured_ratios(tmp_path):
     md = render_markdown(boards)
     assert "| tiny-gpt2 | lm_steer (detox) |  |  |  | 5,000 | 0.50% | 1.010 | 1.040 |" in md
     assert "| gpt2 family | lm_steer | 1.240 | 1,600,000 |" in md  # the paper's, labelled
+
+
+def test_efficiency_board_reads_every_methods_measured_ratio(tmp_path):
+    for name, tp in (("lm_steer", 5_000), ("pplm", 130)):
+        rec = _record(name, 0.2, strength=1.0)
+        rec["model"].update(num_parameters=1_000_000, method={"trainable_parameters": tp})
+        _write(tmp_path / "runs", name, rec)
+    bench = tmp_path / "methods-tiny-gpt2.json"
+    bench.write_text(json.dumps({"model": "tiny-gpt2", "methods": {
+        "original": {"ratio": 1.0}, "lm_steer": {"ratio": 1.02}, "pplm": {"ratio": 21.5}}}))
+    eff = leaderboard([tmp_path / "runs"], [bench, tmp_path / "missing.json"])[-1]
+    ratios = {e.method: e.metrics["generation_time_ratio/measured"]["mean"] for e in eff.rows}
+    assert ratios == {"lm_steer (detox)": 1.02, "pplm (detox)": 21.5}
+    assert "generation_time_ratio/measured" in eff.columns

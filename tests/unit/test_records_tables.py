@@ -50,6 +50,11 @@ def test_table_rows_follow_records_and_order_methods():
     md = to_markdown(df, "T")
     assert "tiny-gpt2" in md and "judge" in md and "2×3" in md
     assert detox_table(recs).equals(detox_table(list(reversed(recs))))
+    assert "Fewer prompts" not in md
+    pplm = {**_record("pplm", 0.1), "n_prompts": 1}
+    md = to_markdown(detox_table(recs + [pplm]), "T")
+    assert "**Fewer prompts**" in md and "pplm on tiny-gpt2, rtp-nontoxic: 1" in md
+    assert "original on" not in md.split("Fewer prompts")[1]
 
 
 def test_model_provenance_identifies_the_weights():

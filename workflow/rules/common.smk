@@ -25,6 +25,15 @@ def override(model, key, default):
     return config.get("model_overrides", {}).get(model, {}).get(key, default)
 
 
+def detox_n_prompts(model, pset, method):
+    """Prompts per set: the method's own number (slow methods), else the model's override (a
+    number, or prompt set -> number), else detox.n_prompts."""
+    if "n_prompts" in DETOX["methods"][method]:
+        return DETOX["methods"][method]["n_prompts"]
+    n = override(model, "n_prompts", DETOX["n_prompts"])
+    return n.get(pset, DETOX["n_prompts"]) if isinstance(n, dict) else n
+
+
 def model_ready(model):
     """The converted copy of an embedded model (nothing for tiny/hub models)."""
     return [f"resources/models/{model}/config.json"] if model in EMBEDDED else []
@@ -50,16 +59,36 @@ def train_params(wildcards):
     return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
 
 
+def param_flags(p):
+    """{key: value} -> shell-quoted ``--param key=value`` flags (values may hold spaces)."""
+    return " ".join(f"--param {shlex_quote(f'{k}={v}')}" for k, v in sorted(p.items()))
+
+
 def method_params(wildcards):
-    p = DETOX["methods"][wildcards.method].get("params", {})
-    return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
+    return param_flags(DETOX["methods"][wildcards.method].get("params", {}))
+
+
+def trained(methods, method):
+    """Whether a method has a training job (lm_steer always; others with ``train: true``)."""
+    return method == "lm_steer" or bool(methods[method].get("train", False))
+
+
+def artifact_of(model, method):
+    """Trained artifacts of a detox method (lm_steer's steer folder, else its trained/ folder)."""
+    if method == "lm_steer":
+        return f"{RUNS}/detox/{model}/lm_steer/steer/steer.safetensors"
+    if trained(DETOX["methods"], method):
+        return f"{RUNS}/detox/{model}/{method}/trained/method.json"
+    return []
 
 
 def method_artifact(wildcards):
-    """Trained artifacts of a method (the steer folder for lm_steer)."""
-    if wildcards.method == "lm_steer":
-        return f"{RUNS}/detox/{wildcards.model}/lm_steer/steer/steer.safetensors"
-    return []
+    return artifact_of(wildcards.model, wildcards.method)
+
+
+def gen_batch_size(model, method, gen, methods):
+    """Generation batch size: the method's, else the model's override, else the config's."""
+    return methods[method].get("batch_size", override(model, "batch_size", gen.get("batch_size", 100)))
 
 
 def artifact_flag(wildcards):
@@ -73,7 +102,7 @@ def run_config(wildcards):
         "method": wildcards.method, "strength": strength(wildcards.model, wildcards.method),
         "method_params": DETOX["methods"][wildcards.method].get("params", {}),
         "train": {**DETOX["train"], "params": resolved_train_params(wildcards.model)},
-        "generation": GEN, "n_prompts": override(wildcards.model, "n_prompts", DETOX["n_prompts"]),
+        "generation": GEN, "n_prompts": detox_n_prompts(wildcards.model, wildcards.pset, wildcards.method),
         "judge": config.get("judge"), "scorers": config["scorers"], "seed": SEED,
     }, sort_keys=True)
 
@@ -81,10 +110,38 @@ def run_config(wildcards):
 def all_records():
     return [
         f"{RUNS}/detox/{m}/{meth}/{ps}/record.json"
-        for m in config["models"]
         for meth in DETOX["methods"]
+        for m in DETOX["methods"][meth].get("models", config["models"])
         for ps in DETOX["prompt_sets"]
     ]
+
+
+def detox_methods_of(model):
+    """The detox methods run on ``model`` (a method's ``models`` list, else every model)."""
+    return [m for m, spec in DETOX["methods"].items() if model in spec.get("models", config["models"])]
+
+
+EFF = config.get("efficiency")
+
+
+def efficiency_files():
+    """bench_methods' JSON per backbone, when the config asks for the efficiency table."""
+    return [f"{R}/bench/methods-{m}.json" for m in config["models"]] if EFF else []
+
+
+def efficiency_flags(wildcards):
+    """bench_methods flags: every non-original detox method with its artifact, strength, params."""
+    flags = [f"--prompts {PROMPT_FILES['rtp-challenging']}"]
+    flags += [f"--{k.replace('_', '-')} {v}" for k, v in sorted(EFF.items())]
+    for meth in detox_methods_of(wildcards.model):
+        if meth == "original":
+            continue
+        art = artifact_of(wildcards.model, meth)
+        flags.append(f"--method {meth}={os.path.dirname(art)}" if art else f"--method {meth}")
+        flags.append(f"--strength {meth}={strength(wildcards.model, meth)}")
+        for k, v in sorted(DETOX["methods"][meth].get("params", {}).items()):
+            flags.append(f"--param {shlex_quote(f'{meth}:{k}={v}')}")
+    return " ".join(flags)
 
 
 def scorer_options_flag(wildcards):
@@ -132,14 +189,21 @@ def sent_train_params(wildcards):
 
 
 def sent_method_params(wildcards):
-    p = SENT["methods"][wildcards.method].get("params", {})
-    return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
+    return param_flags(SENT["methods"][wildcards.method].get("params", {}))
 
 
 def sent_artifact(wildcards):
     if wildcards.method == "lm_steer":
         return f"{RUNS}/sentiment/{wildcards.model}/lm_steer/steer/steer.safetensors"
+    if trained(SENT["methods"], wildcards.method):
+        return f"{RUNS}/sentiment/{wildcards.model}/{wildcards.method}/trained/method.json"
     return []
+
+
+def sent_n_prompts(model, method):
+    """Prompts per prompt type: the method's own number, else the model's, else the config's."""
+    return SENT["methods"][method].get("n_prompts",
+                                       sent_override(model, "n_prompts", SENT["n_prompts"]))
 
 
 def sent_artifact_flag(wildcards):
@@ -160,7 +224,7 @@ def sent_run_config(wildcards):
         "train": {**SENT["train"], "params": {**SENT["train"]["params"],
                                               **sent_override(wildcards.model, "train_params", {})}},
         "generation": SENT_GEN, "prompt_types": SENT_KINDS[wildcards.target],
-        "n_prompts": sent_override(wildcards.model, "n_prompts", SENT["n_prompts"]),
+        "n_prompts": sent_n_prompts(wildcards.model, wildcards.method),
         "judge": config.get("judge"), "scorers": SENT["scorers"], "seed": SEED,
     }, sort_keys=True)
 
@@ -170,7 +234,7 @@ def sentiment_records():
         return []
     return [
         f"{RUNS}/sentiment/{m}/{meth}/{t}/record.json"
-        for m in config["models"]
         for meth in SENT["methods"]
+        for m in SENT["methods"][meth].get("models", config["models"])
         for t in sent_targets(meth)
     ]

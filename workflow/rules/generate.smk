@@ -14,8 +14,8 @@ rule generate_detox:
         artifact=artifact_flag,
         mparams=method_params,
         strength=lambda w: strength(w.model, w.method),
-        n=lambda w: override(w.model, "n_prompts", DETOX["n_prompts"]),
-        bs=lambda w: override(w.model, "batch_size", GEN.get("batch_size", 100)),
+        n=lambda w: detox_n_prompts(w.model, w.pset, w.method),
+        bs=lambda w: gen_batch_size(w.model, w.method, GEN, DETOX["methods"]),
     conda:
         "../../envs/lmsteer.yaml"
     log:

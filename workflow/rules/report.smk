@@ -33,6 +33,7 @@ rule leaderboard:
     input:
         all_records(),
         sentiment_records(),
+        eff=efficiency_files(),
     output:
         md=f"{R}/leaderboard.md",
         csv=f"{R}/leaderboard.csv",
@@ -46,4 +47,26 @@ rule leaderboard:
         f"{R}/benchmarks/leaderboard/all.tsv"
     shell:
         f"python -m lmsteer leaderboard --records {RUNS} --out-dir {R} "
-        "--bench results/bench/generation.json > {log} 2>&1"
+        "--bench results/bench/generation.json {input.eff} > {log} 2>&1"
+
+
+rule efficiency:
+    """Every detox method's generation time against the plain LM, side by side in one process."""
+    input:
+        artifacts=lambda w: [artifact_of(w.model, m) for m in detox_methods_of(w.model)
+                             if artifact_of(w.model, m)],
+        model=lambda w: model_ready(w.model),
+    output:
+        f"{R}/bench/methods-{{model}}.json",
+    params:
+        flags=efficiency_flags,
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        f"{R}/logs/efficiency/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/efficiency/{{model}}.tsv"
+    threads: 2
+    shell:
+        "python bench/bench_methods.py --model {wildcards.model} {params.flags} "
+        f"{'--offline' if not ONLINE else '--no-offline'} --out {{output}} > {{log}} 2>&1"

@@ -31,6 +31,31 @@ rule train_sentiment:
         f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
 
 
+rule train_sentiment_method:
+    input:
+        data="resources/data/sst5",
+        model=lambda w: model_ready(w.model),
+    output:
+        f"{RUNS}/sentiment/{{model}}/{{method}}/trained/method.json",
+    wildcard_constraints:
+        method="(?!lm_steer$)[A-Za-z0-9_]+",
+    params:
+        out=lambda w, output: os.path.dirname(output[0]),
+        per_class=lambda w: SENT["train"]["per_class"],
+        mparams=sent_method_params,
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        f"{R}/logs/train_sentiment/{{model}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_sentiment/{{model}}/{{method}}.tsv"
+    threads: 2
+    shell:
+        "python -m lmsteer train --task sentiment --model {wildcards.model} "
+        "--method {wildcards.method} --per-class {params.per_class} {params.mparams} "
+        f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
+
+
 rule generate_sentiment:
     input:
         data="resources/data/sentiment-prompts",
@@ -44,8 +69,8 @@ rule generate_sentiment:
         artifact=sent_artifact_flag,
         mparams=sent_method_params,
         strength=lambda w: sent_strength(w.model, w.method, w.target),
-        n=lambda w: sent_override(w.model, "n_prompts", SENT["n_prompts"]),
-        bs=lambda w: override(w.model, "batch_size", SENT_GEN.get("batch_size", 100)),
+        n=lambda w: sent_n_prompts(w.model, w.method),
+        bs=lambda w: gen_batch_size(w.model, w.method, SENT_GEN, SENT["methods"]),
     conda:
         "../../envs/lmsteer.yaml"
     log:

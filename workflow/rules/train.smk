@@ -1,4 +1,5 @@
-# Train a detoxification steer per backbone (hidden states cached inside the job).
+# Train a detoxification steer per backbone (hidden states cached inside the job), and every
+# baseline marked ``train: true`` (its fit() writes its artifacts into trained/).
 
 
 rule train_detox:
@@ -23,4 +24,30 @@ rule train_detox:
     shell:
         "python -m lmsteer train --model {wildcards.model} --method lm_steer "
         "--sources {params.sources} --per-class {params.per_class} {params.extra} "
+        f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
+
+
+rule train_detox_method:
+    input:
+        data=expand("resources/data/{d}", d=DETOX["train"]["sources"]),
+        model=lambda w: model_ready(w.model),
+    output:
+        f"{RUNS}/detox/{{model}}/{{method}}/trained/method.json",
+    wildcard_constraints:
+        method="(?!lm_steer$)[A-Za-z0-9_]+",
+    params:
+        out=lambda w, output: os.path.dirname(output[0]),
+        sources=" ".join(DETOX["train"]["sources"]),
+        per_class=DETOX["train"]["per_class"],
+        mparams=method_params,
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        f"{R}/logs/train/{{model}}/{{method}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{model}}/{{method}}.tsv"
+    threads: 2
+    shell:
+        "python -m lmsteer train --model {wildcards.model} --method {wildcards.method} "
+        "--sources {params.sources} --per-class {params.per_class} {params.mparams} "
         f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"

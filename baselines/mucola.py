@@ -1,0 +1,125 @@
+"""MuCoLa: non-autoregressive sampling by Langevin dynamics in embedding space (Kumar et al., 2022).
+
+The continuation is a sequence of ``L`` vectors ``ẽ`` in the LM's embedding space, refined all at
+once by projected Langevin dynamics on the energy
+
+    E(ẽ) = E_LM(ẽ) + λ · s · (log p_probe(unwanted | ẽ) − log τ)
+
+- ``E_LM`` is the LM's negative log-likelihood of the continuation given the prompt, with the
+  target of each position read as ``h_{t-1} · ẽ_t`` (MuCoLa's formulation for tied embeddings,
+  so the gradient reaches every position both as input and as target);
+- the constraint is the attribute probe (:mod:`baselines.probe`) on the mean hidden state of the
+  continuation, the same LM pass, held below ``τ`` by a Lagrange multiplier ``λ`` raised by dual
+  ascent while it is violated; ``s`` is the strength (per sample; negative targets the other
+  class; 0 leaves only the LM energy);
+- each step ``ẽ ← Proj(ẽ − η ∇E / max_t ‖∇E_t‖ · r + σ_k r z)`` moves the most-pulled position
+  by ``η r`` (``r``: mean embedding norm), with noise annealed to zero, then projects every
+  position onto its nearest token embedding.
+
+Sized for CPUs: initialised from the LM's own top-p sample (not noise), ``steps`` = 20 instead of
+hundreds, the prompt's key/value cache computed once. Tokens after an end-of-sequence token
+stay as they are.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from lmsteer.generate import decode_new, sample_ids
+from lmsteer.methods import METHODS
+
+from .kvcache import build_cache, cache_tensors
+from .pplm import _ProbeMethod, frozen, scaled_input_embeddings
+from .probe import UNWANTED, WANTED
+
+DEFAULTS = {"steps": 20, "step_size": 0.5, "noise": 0.1, "threshold": 0.1, "lambda_lr": 1.0,
+            "probe_steps": 300, "max_length": 48}
+
+
+def nearest_tokens(e: torch.Tensor, w: torch.Tensor, w_sq: torch.Tensor) -> torch.Tensor:
+    """Nearest rows of ``w`` (V, d) in L2 to ``e`` (..., d) -> ids (...); w_sq = ‖w_v‖² (V,)."""
+    scores = 2 * e.reshape(-1, e.shape[-1]) @ w.T - w_sq  # (N, V): -‖e - w_v‖² + ‖e‖²
+    return scores.argmax(-1).reshape(e.shape[:-1])
+
+
+@METHODS.register("mucola")
+class MuCoLa(_ProbeMethod):
+    """Params: ``steps``, ``step_size`` (η), ``noise`` (σ at the first step), ``threshold``
+    (τ), ``lambda_lr``, ``probe_steps``, ``max_length``; strength weighs the constraint."""
+
+    name = "mucola"
+    defaults = DEFAULTS
+
+    @contextlib.contextmanager
+    def control(self, model: nn.Module, strength) -> Iterator[None]:
+        self._strength = torch.as_tensor(strength, dtype=torch.float32)
+        try:
+            yield
+        finally:
+            del self._strength
+
+    def sample(self, model: nn.Module, tok: Any, texts: Sequence[str], **kw: Any
+               ) -> tuple[list[str], list[int]]:
+        new = sample_ids(model, tok, texts, **kw)  # (B, L) the LM's own sample: the start
+        enc = tok(list(texts), return_tensors="pt", padding=True)
+        s = self._strength.expand(new.shape[0]) if self._strength.ndim == 0 else self._strength
+        with torch.no_grad(), frozen(model):
+            refined = self.refine(model, enc["input_ids"], enc["attention_mask"], new,
+                                  tok.eos_token_id, s, seed=kw.get("seed", 0))
+        return decode_new(tok, refined)
+
+    def refine(self, model: nn.Module, ids: torch.Tensor, mask: torch.Tensor,
+               new: torch.Tensor, eos: int, s: torch.Tensor, seed: int = 0) -> torch.Tensor:
+        """Langevin refinement of the continuations ``new`` (B, L) of prompts ``ids`` (B, T)."""
+        b, n = new.shape
+        live = ((new == eos).int().cumsum(1) == 0).float()  # (B, L) positions before EOS
+        w, emb_scale = scaled_input_embeddings(model)
+        w = w.detach().float()  # (V, d)
+        w_sq = w.pow(2).sum(-1)  # (V,)
+        r = float(w.norm(dim=-1).mean())
+        tied = model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings(
+        ).weight.data_ptr()
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        pre = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                    output_hidden_states=True, logits_to_keep=1)
+        kv = cache_tensors(pre.cache)
+        first_logits = pre.logits[:, -1:].float()  # (B, 1, V) predicts position 0
+        first_h = pre.hidden_states[-1][:, -1:].float()  # (B, 1, d)
+        full = torch.cat([mask, torch.ones(b, n, dtype=mask.dtype)], 1)
+        cpos = pos[:, -1:] + 1 + torch.arange(n)  # (B, L)
+        target = torch.where(s >= 0, UNWANTED, WANTED)  # the class to hold below τ
+        lam = torch.ones(b)
+        gen = torch.Generator().manual_seed(seed)
+        y = new.clone()
+        steps = self.opt("steps")
+        for k in range(steps):
+            e = w[y].clone().requires_grad_()  # (B, L, d) projected start of this step
+            with torch.enable_grad():
+                o = model(inputs_embeds=(e * emb_scale).to(w.dtype), attention_mask=full,
+                          position_ids=cpos, cache=build_cache(model, kv), use_cache=True,
+                          output_hidden_states=True)
+                h = o.hidden_states[-1].float()  # (B, L, d)
+                logits = torch.cat([first_logits, o.logits[:, :-1].float()], 1)  # (B, L, V)
+                tgt = logits.gather(-1, y[..., None]).squeeze(-1)  # (B, L)
+                if tied:  # the target as h_{t-1}·ẽ_t: same value now, gradient into ẽ_t
+                    h_prev = torch.cat([first_h, h[:, :-1]], 1)
+                    tgt = tgt + (h_prev * (e - e.detach())).sum(-1)
+                e_lm = ((torch.logsumexp(logits, -1) - tgt) * live).sum(1)  # (B,)
+                pooled = (h * live[..., None]).sum(1) / live.sum(1, keepdim=True).clamp(min=1)
+                logp = torch.log_softmax(self.probe(pooled), -1).gather(
+                    1, target[:, None]).squeeze(1)  # (B,)
+                viol = logp - math.log(self.opt("threshold"))
+                energy = e_lm + lam * s.abs() * viol
+                (g,) = torch.autograd.grad(energy.sum(), e)  # (B, L, d)
+            g = g * live[..., None]
+            gmax = g.norm(dim=-1).amax(1).clamp(min=1e-12)[:, None, None]  # (B, 1, 1)
+            sigma = self.opt("noise") * (1 - k / steps)
+            z = torch.randn(e.shape, generator=gen) / math.sqrt(e.shape[-1])
+            moved = e.detach() - self.opt("step_size") * r * g / gmax + sigma * r * z
+            y = torch.where(live.bool(), nearest_tokens(moved, w, w_sq), y)
+            lam = (lam + self.opt("lambda_lr") * viol.detach()).clamp(min=0)
+        return y
