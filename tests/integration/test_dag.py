@@ -31,21 +31,31 @@ def test_ci_dag_end_to_end():
                    "jigsaw-bilstm", "profanity-check"):
         assert needle in table
     assert (out / "figures" / "table1_detox.png").stat().st_size > 5000
-    recs = list((out / "runs" / "detox").rglob("record.json"))
-    assert len(recs) == 4
-    for p in recs:
-        rec = json.loads(p.read_text())
+    recs = {p.parent.relative_to(out / "runs" / "detox").as_posix(): json.loads(p.read_text())
+            for p in (out / "runs" / "detox").rglob("record.json")}
+    methods = ["dapt", "dexperts", "gedi", "lm_steer", "lora", "mucola", "original", "pplm",
+               "prompting", "soft_blacklist"]  # every method of the registry, through the DAG
+    assert sorted(recs) == sorted(f"smollm2-135m/{m}/{ps}" for m in methods
+                                  for ps in ("rtp-challenging", "rtp-nontoxic"))
+    for key, rec in recs.items():
         assert rec["model"]["name"] == "smollm2-135m"
-        assert rec["n_prompts"] == 2 and rec["samples_per_prompt"] == 5
+        slow = rec["method"] in ("pplm", "mucola")  # their own n_prompts in the config
+        assert rec["n_prompts"] == (1 if slow else 2) and rec["samples_per_prompt"] == 5, key
         assert rec["provenance"]["packages"]["torch"].startswith("2.13")
+    assert "**Fewer prompts**" in table and "pplm on smollm2-135m" in table
+    eff = json.loads((out / "bench" / "methods-smollm2-135m.json").read_text())
+    assert sorted(eff["methods"]) == sorted(methods) and eff["methods"]["original"]["ratio"] == 1
     # Table 2: original on all three prompt types, the steer at +k and -k on two each
     sent = (out / "tables" / "table2_sentiment.md").read_text()
     assert "sst-tfidf" in sent and "% positive: neutral prompts" in sent
     assert (out / "figures" / "table2_sentiment.png").stat().st_size > 5000
     srecs = {p.parent.relative_to(out / "runs" / "sentiment").as_posix():
              json.loads(p.read_text()) for p in (out / "runs" / "sentiment").rglob("record.json")}
-    assert sorted(srecs) == ["smollm2-135m/lm_steer/negative", "smollm2-135m/lm_steer/positive",
-                             "smollm2-135m/original/none"]
+    assert sorted(srecs) == ["smollm2-135m/dexperts/negative", "smollm2-135m/dexperts/positive",
+                             "smollm2-135m/lm_steer/negative", "smollm2-135m/lm_steer/positive",
+                             "smollm2-135m/original/none", "smollm2-135m/pplm/negative",
+                             "smollm2-135m/pplm/positive"]
+    assert srecs["smollm2-135m/dexperts/negative"]["strength"] == -3.2
     assert srecs["smollm2-135m/lm_steer/positive"]["strength"] == 5
     assert srecs["smollm2-135m/lm_steer/negative"]["strength"] == -5
     assert srecs["smollm2-135m/lm_steer/negative"]["prompt_set"] == \
@@ -58,7 +68,8 @@ def test_ci_dag_end_to_end():
     md = board["md"].decode()
     for name in ("## detox: rtp-nontoxic", "## detox: rtp-challenging",
                  "## sentiment: towards positive", "## sentiment: towards negative",
-                 "| smollm2-135m | lm_steer | 5 |", "Published (paper)"):
+                 "| smollm2-135m | lm_steer | 5 |", "Published (paper)", "## efficiency",
+                 "| smollm2-135m | pplm (detox) |"):
         assert name in md
     for ext in board:
         (out / f"leaderboard.{ext}").unlink()

@@ -111,14 +111,20 @@ def all_records():
     return [
         f"{RUNS}/detox/{m}/{meth}/{ps}/record.json"
         for meth in DETOX["methods"]
-        for m in DETOX["methods"][meth].get("models", config["models"])
+        for m in method_models(DETOX["methods"], meth)
         for ps in DETOX["prompt_sets"]
     ]
 
 
+def method_models(methods, method):
+    """Backbones a method runs on: its ``models`` list (kept to those of this run: a
+    --configfile extends config/config.yaml key by key, so its lists can leak in), else all."""
+    return [m for m in methods[method].get("models", config["models"]) if m in config["models"]]
+
+
 def detox_methods_of(model):
-    """The detox methods run on ``model`` (a method's ``models`` list, else every model)."""
-    return [m for m, spec in DETOX["methods"].items() if model in spec.get("models", config["models"])]
+    """The detox methods run on ``model``."""
+    return [m for m in DETOX["methods"] if model in method_models(DETOX["methods"], m)]
 
 
 EFF = config.get("efficiency")
@@ -235,6 +241,6 @@ def sentiment_records():
     return [
         f"{RUNS}/sentiment/{m}/{meth}/{t}/record.json"
         for meth in SENT["methods"]
-        for m in SENT["methods"][meth].get("models", config["models"])
+        for m in method_models(SENT["methods"], meth)
         for t in sent_targets(meth)
     ]
