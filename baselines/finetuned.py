@@ -35,9 +35,7 @@ def _texts(data, sign: int) -> list[str]:
 
 class _FineTuned(Method):
     trainable = True
-
-    def opt(self, key: str) -> Any:
-        return type(FT_DEFAULTS[key])(self.params.get(key, FT_DEFAULTS[key]))
+    defaults = FT_DEFAULTS
 
     def _tune(self, model, tok, texts, out: Path, seed: int, tag: str) -> dict[str, Any]:
         """Fine-tune a copy of ``model`` on ``texts``; save the tuned blocks as ``tag``."""

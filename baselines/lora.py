@@ -75,9 +75,7 @@ class LoRA(Method):
 
     name = "lora"
     trainable = True
-
-    def opt(self, key: str) -> Any:
-        return type(DEFAULTS[key])(self.params.get(key, DEFAULTS[key]))
+    defaults = DEFAULTS
 
     def fit(self, model, tok, data, out_dir, seed):
         out, info = Path(out_dir), {}

@@ -51,11 +51,6 @@ class _ProbeMethod(Method):
     """Trains the attribute probe; PPLM and MuCoLa share it."""
 
     trainable = True
-    defaults: dict[str, Any] = {}
-
-    def opt(self, key: str) -> Any:
-        return type(self.defaults[key])(self.params.get(key, self.defaults[key]))
-
     def fit(self, model, tok, data, out_dir, seed):
         probe, info = train_probe(model, tok, data, seed=seed, max_length=self.opt("max_length"),
                                   steps=self.opt("probe_steps"),

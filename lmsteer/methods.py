@@ -35,6 +35,12 @@ class Method:
     def __init__(self, **params: Any) -> None:
         self.params = params
 
+    defaults: dict[str, Any] = {}  # parameter defaults of methods that read them with opt()
+
+    def opt(self, key: str) -> Any:
+        """Parameter ``key``: the given value, else the class's default, cast to its type."""
+        return type(self.defaults[key])(self.params.get(key, self.defaults[key]))
+
     def fit(self, model: nn.Module, tok: Any, data: Sequence[tuple[str, float]],
             out_dir: Path, seed: int) -> dict[str, Any]:
         """Train from (text, attribute value) pairs and save artifacts to ``out_dir``."""
