@@ -30,7 +30,7 @@ $(STAMP): envs/requirements.txt envs/requirements-nodeps.txt pyproject.toml
 # changed -- and every later call resumes where the last one stopped.
 STARTED := .snakemake/lmsteer-reproduce-started
 COMMITTED := results/tables results/figures results/leaderboard.md results/leaderboard.csv \
-	results/leaderboard.html results/bench/methods-*.json
+	results/leaderboard.html results/bench/methods-*.json results/analysis
 
 reproduce: env
 	@if [ ! -e $(STARTED) ] && ! echo " $(ARGS) " | grep -qE -- " (-n|--dry-run|--configfile)"; then \

@@ -17,6 +17,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/sentiment.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:
@@ -25,3 +26,4 @@ rule all:
         TABLE1,
         TABLE2,
         rules.leaderboard.output,
+        analysis_outputs(),

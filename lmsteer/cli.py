@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out-csv")
     g.set_defaults(func=cmd_human_eval)
 
+    from .analysis.parser import add_analyze
+
+    add_analyze(sub)
+
     s = sub.add_parser("validate-config", help="check a config against the schema")
     s.add_argument("--config", required=True)
     s.add_argument("--schema", default="workflow/schemas/config.schema.yaml")

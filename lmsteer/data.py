@@ -198,9 +198,9 @@ def load_olid(folder: Path) -> list[tuple[str, int]]:
 DETOX_SOURCES = {"davidson": load_davidson, "olid": load_olid}
 
 
-def detox_training_set(data_root: Path, sources: list[str], per_class: int, seed: int,
-                       min_chars: int = 8) -> list[tuple[str, float]]:
-    """Balanced (text, steer value) pairs: toxic text -1, clean text +1, seeded sample."""
+def _detox_pools(data_root: Path, sources: list[str], seed: int,
+                 min_chars: int) -> tuple[list[str], list[str], random.Random]:
+    """Toxic and clean texts of ``sources``, each shuffled by one seeded generator."""
     toxic, clean = [], []
     for s in sources:
         if s not in DETOX_SOURCES:
@@ -211,10 +211,25 @@ def detox_training_set(data_root: Path, sources: list[str], per_class: int, seed
     rng = random.Random(seed)
     rng.shuffle(toxic)
     rng.shuffle(clean)
+    return toxic, clean, rng
+
+
+def detox_training_set(data_root: Path, sources: list[str], per_class: int, seed: int,
+                       min_chars: int = 8) -> list[tuple[str, float]]:
+    """Balanced (text, steer value) pairs: toxic text -1, clean text +1, seeded sample."""
+    toxic, clean, rng = _detox_pools(data_root, sources, seed, min_chars)
     n = min(per_class, len(toxic), len(clean))
     pairs = [(t, -1.0) for t in toxic[:n]] + [(t, 1.0) for t in clean[:n]]
     rng.shuffle(pairs)
     return pairs
+
+
+def detox_heldout(data_root: Path, sources: list[str], per_class: int, seed: int, k: int,
+                  min_chars: int = 8) -> list[str]:
+    """``k`` toxic texts that :func:`detox_training_set` with the same arguments leaves out."""
+    toxic, clean, _ = _detox_pools(data_root, sources, seed, min_chars)
+    n = min(per_class, len(toxic), len(clean))
+    return toxic[n:n + k]
 
 
 def load_sst(folder: Path, split: str) -> list[tuple[str, int]]:

@@ -135,6 +135,11 @@ class Steer(nn.Module):
 
     def steer_hidden(self, hidden: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """``c + eps * sum_i s_i (c P1_i) P2_i^T``; costs 2*d*r per steer and token."""
+        return hidden + self.delta(hidden, values)
+
+    def delta(self, hidden: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """The steer's shift ``eps * sum_i s_i (c P1_i) P2_i^T`` of hidden states (B, T, d);
+        values (S,) for the batch or (B, S) per sample. Steers add by adding their deltas."""
         p1 = self.projector1.to(hidden.dtype)  # (S, d, r)
         p2 = self.projector2.to(hidden.dtype)  # (S, d, r)
         vals = values.to(hidden.dtype)
@@ -148,8 +153,7 @@ class Steer(nn.Module):
             # vals (B, S) -> broadcast over every middle axis of hidden (T, ...)
             vshape = (vals.shape[0],) + (1,) * (hidden.ndim - 2) + (vals.shape[1], 1)
             low = low * vals.reshape(vshape)
-        delta = torch.einsum("...sr,sdr->...d", low, p2)  # (B, T, d)
-        return hidden + self.config.epsilon * delta
+        return self.config.epsilon * torch.einsum("...sr,sdr->...d", low, p2)  # (B, T, d)
 
     def regularization(self) -> torch.Tensor:
         return self.projector1.pow(2).sum() + self.projector2.pow(2).sum()
@@ -163,6 +167,17 @@ class Steer(nn.Module):
         """Wrap ``model``'s output embeddings; the model itself stays frozen."""
         if self._model is not None:
             raise LMSteerError("steer is already attached; detach() first")
+        head = self.check_fits(model)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.to(device=head.weight.device)
+        self._orig_head = head
+        self._model = model
+        model.set_output_embeddings(SteeredHead(head, self))
+        return self
+
+    def check_fits(self, model: nn.Module) -> nn.Module:
+        """The model's output module, after checking hidden size and base model match."""
         head = model.get_output_embeddings()
         if head is None or not hasattr(head, "weight"):
             raise LMSteerError(f"{type(model).__name__} has no output embedding matrix")
@@ -177,13 +192,7 @@ class Steer(nn.Module):
                     f"steer was trained on base model {self.config.base_model!r} "
                     f"(output matrix sha256 {self.config.base_sha256[:12]}…), "
                     f"this model's is {sha[:12]}…")
-        for p in model.parameters():
-            p.requires_grad_(False)
-        self.to(device=head.weight.device)
-        self._orig_head = head
-        self._model = model
-        model.set_output_embeddings(SteeredHead(head, self))
-        return self
+        return head
 
     def detach(self) -> nn.Module:
         """Restore the model's original output module exactly; returns the model."""

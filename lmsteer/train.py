@@ -173,11 +173,24 @@ def _load_checkpoint(ckpt: Path, steer: Steer, opt: torch.optim.Optimizer) -> tu
     return int(prog["step"]), list(prog["losses"])
 
 
+def subset_cache(cache: HiddenCache, examples: Sequence[int]) -> HiddenCache:
+    """The cached rows of ``examples`` only, renumbered 0..k-1 in the given order."""
+    parts = [torch.arange(int(cache.offsets[e]), int(cache.offsets[e + 1])) for e in examples]
+    rows = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+    sizes = torch.tensor([len(p) for p in parts], dtype=torch.long)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
+    example = torch.repeat_interleave(torch.arange(len(parts)), sizes)
+    return HiddenCache(cache.hidden[rows], cache.target[rows], example, offsets)
+
+
 def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], cfg: TrainConfig,
-                out_dir: Path, progress: bool = True) -> tuple[Steer, dict[str, Any]]:
+                out_dir: Path, progress: bool = True, cache: HiddenCache | None = None
+                ) -> tuple[Steer, dict[str, Any]]:
     """Train steer 0 on (text, value) pairs with steer 1 fixed at ``dummy_value``; save it.
 
-    Checkpoints go to ``out_dir/checkpoint`` every ``checkpoint_every`` steps; a rerun resumes.
+    ``cache`` (the hidden states of exactly ``data``'s texts, e.g. a :func:`subset_cache`)
+    skips the frozen forward pass. Checkpoints go to ``out_dir/checkpoint`` every
+    ``checkpoint_every`` steps; a rerun resumes.
     """
     out_dir = Path(out_dir)
     t0 = time.time()
@@ -190,9 +203,12 @@ def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], c
     steer = Steer(scfg, seed=cfg.seed).attach(model)
     texts = [t for t, _ in data]
     labels = torch.tensor([v for _, v in data], dtype=torch.float32)  # (E,)
-    cache = cached_hidden_states(model, tok, texts, cfg.max_length, cfg.cache_batch_size,
-                                 Path(cfg.cache_dir) if cfg.cache_dir else None,
-                                 scfg.base_sha256, progress)
+    if cache is None:
+        cache = cached_hidden_states(model, tok, texts, cfg.max_length, cfg.cache_batch_size,
+                                     Path(cfg.cache_dir) if cfg.cache_dir else None,
+                                     scfg.base_sha256, progress)
+    elif len(cache.offsets) != len(texts) + 1:
+        raise TrainingError(f"cache holds {len(cache.offsets) - 1} examples, data has {len(texts)}")
     t_cache = time.time() - t0
     log.info("cached %d token rows (%.1f MB) in %.1fs", cache.hidden.shape[0],
              cache.hidden.numel() * 2 / 1e6, t_cache)

@@ -244,3 +244,62 @@ def sentiment_records():
         for m in method_models(SENT["methods"], meth)
         for t in sent_targets(meth)
     ]
+
+
+# ------------------------------------------------------------------ analyses (issue 5)
+AN = config.get("analysis") or {}
+A = f"{R}/analysis"
+JUDGE = (f"--judge {config['judge']} --judge-dtype {config.get('judge_dtype', 'float32')}"
+         if config.get("judge") else "")
+
+
+def an_models(name):
+    """Backbones an analysis runs on: its ``models`` (kept to this run's), else all."""
+    if name not in AN:
+        return []
+    return [m for m in AN[name].get("models", config["models"]) if m in config["models"]]
+
+
+def steer_dir(model, task="detox"):
+    return f"{RUNS}/{task}/{model}/lm_steer/steer"
+
+
+def steer_file(model, task="detox"):
+    return f"{steer_dir(model, task)}/steer.safetensors"
+
+
+def dummy_value(model):
+    return DETOX["methods"]["lm_steer"].get("params", {}).get("dummy_value", 1.0)
+
+
+def gen_flags(model, sec):
+    """Prompt and sampling flags of an analysis section (defaults: detox.generation)."""
+    ps = sec.get("prompt_set", "rtp-challenging")
+    return (f"--prompts {PROMPT_FILES[ps]} --prompt-set {ps} --n-prompts {sec.get('n_prompts', 8)} "
+            f"--samples {sec.get('samples', 5)} --max-new-tokens {GEN.get('max_new_tokens', 20)} "
+            f"--top-p {GEN.get('top_p', 0.9)} --batch-size {GEN.get('batch_size', 100)} "
+            f"--dummy-value {dummy_value(model)} --seed {SEED} {ONLINE}")
+
+
+def nums(values):
+    return " ".join(str(v) for v in values)
+
+
+def transfer_pairs():
+    return [p for p in AN.get("transfer", {}).get("pairs", [])
+            if p[0] in config["models"] and p[1] in config["models"]]
+
+
+def analysis_outputs():
+    out = [f"{A}/continuous/{m}.png" for m in an_models("continuous")]
+    out += [f"{A}/compositional/{m}.png" for m in an_models("compositional") if SENT]
+    out += [f"{A}/transfer/{s}-to-{t}.png" for s, t in transfer_pairs()]
+    out += [f"{A}/data_efficiency/{m}.png" for m in an_models("data_efficiency")]
+    out += [f"{A}/highlighting/{m}.html" for m in an_models("highlighting")]
+    out += [f"{A}/probing/{m}.md" for m in an_models("probing")]
+    out += [f"{A}/holistic.png"] if AN.get("holistic") else []
+    return out
+
+
+def transfer_pset():
+    return AN.get("transfer", {}).get("prompt_set", "rtp-challenging")

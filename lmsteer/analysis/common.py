@@ -1,0 +1,122 @@
+"""Shared pieces of the analyses: several steers applied at once with per-sample values,
+batched sampling over (prompt x value) grids, grid scoring and output files."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..evaluate import evaluate
+from ..generate import sample_batch
+from ..io import atomic_path, atomic_write_text, write_json
+from ..results import provenance
+from ..steer import Steer
+
+log = logging.getLogger(__name__)
+
+
+class SteerSumHead(nn.Module):
+    """Output module applying ``sum_k eps_k W_k`` of several steers: ``c + sum_k delta_k(c)``.
+
+    ``values[k]`` holds steer k's values per sample, shape (B, S_k); set it before each batch.
+    """
+
+    def __init__(self, base: nn.Module, steers: Sequence[Steer]) -> None:
+        super().__init__()
+        self.base = base
+        object.__setattr__(self, "_steers", list(steers))  # not submodules: frozen here
+        self.values: list[torch.Tensor] = []
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base.weight
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # hidden (B, T, d)
+        out = hidden
+        for steer, vals in zip(self._steers, self.values):
+            out = out + steer.delta(hidden, vals.to(hidden.device))  # (B, T, d)
+        return self.base(out)
+
+
+@torch.no_grad()
+def sample_grid(model: nn.Module, tok: Any, steers: Sequence[Steer], texts: Sequence[str],
+                values: Sequence[torch.Tensor], *, batch_size: int, seed: int,
+                max_new_tokens: int, top_p: float = 0.9, greedy: bool = False,
+                desc: str = "sample") -> tuple[list[str], list[int]]:
+    """Continue ``texts`` with every steer at its own per-text values (``values[k]``: (N, S_k)).
+
+    One batch may mix any values, so a whole sweep or grid runs in full batches. Each batch's
+    seed depends on ``seed`` and its first row only, as in :func:`lmsteer.generate.generate`.
+    """
+    for steer, v in zip(steers, values):
+        steer.check_fits(model)
+        if v.shape != (len(texts), steer.config.num_steers):
+            raise ValueError(f"values of shape {tuple(v.shape)}, expected "
+                             f"({len(texts)}, {steer.config.num_steers})")
+    head = model.get_output_embeddings()
+    wrapper = SteerSumHead(head, steers)
+    model.set_output_embeddings(wrapper)
+    conts: list[str] = []
+    lengths: list[int] = []
+    try:
+        for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch"):
+            stop = start + batch_size
+            wrapper.values = [v[start:stop] for v in values]
+            c, n = sample_batch(model, tok, texts[start:stop], max_new_tokens=max_new_tokens,
+                                top_p=top_p, seed=seed * 1_000_003 + start, greedy=greedy)
+            conts += c
+            lengths += n
+    finally:
+        model.set_output_embeddings(head)
+    return conts, lengths
+
+
+def steer_values(steer: Steer, value: float, dummy: float = 0.0) -> list[float]:
+    """Steer 0 at ``value``, any further (always-on) steers at ``dummy``."""
+    return [float(value)] + [float(dummy)] * (steer.config.num_steers - 1)
+
+
+def score_cells(rows: Sequence[dict], key: str, scorers: Sequence[str],
+                judge: tuple[str, Any, Any] | None, seed: int) -> dict[Any, dict]:
+    """Metrics of each cell (rows sharing ``row[key]``), computed as for a Table 1 record."""
+    cells: dict[Any, list[dict]] = {}
+    for r in rows:
+        cells.setdefault(r[key], []).append(r)
+    out = {}
+    for k, part in tqdm(cells.items(), desc="score cells", unit="cell"):
+        metrics, _, _ = evaluate(part, scorers, judge, seed)
+        out[k] = metrics
+    return out
+
+
+def header(analysis: str, start: str, **fields: Any) -> dict[str, Any]:
+    """The common head of every analysis JSON: what ran, on what, and provenance."""
+    return {"schema_version": 1, "analysis": analysis, **fields, "provenance": provenance(start)}
+
+
+def write_outputs(stem: Path, data: dict, markdown: str | None = None) -> None:
+    """``stem.json`` (+ ``stem.md``) written atomically."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    write_json(stem.with_suffix(".json"), data)
+    if markdown is not None:
+        atomic_write_text(stem.with_suffix(".md"), markdown)
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=130, format="png")
+    plt.close(fig)
+
+
+def mean_of(metrics: dict, key: str) -> float | None:
+    """The mean of one metric, or None when it was not computed."""
+    m = metrics.get(key)
+    return None if m is None else float(m["mean"])
+
