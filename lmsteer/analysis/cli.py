@@ -233,3 +233,29 @@ def cmd_holistic(a: argparse.Namespace) -> None:
     write_outputs(out, header("holistic", start, points=pts), holistic.to_markdown(pts))
     holistic.figure(pts, out.with_suffix(".png"))
     log.info("%d points -> %s.{json,md,png}", len(pts), out)
+
+
+def cmd_render(a: argparse.Namespace) -> None:
+    """Redraw an analysis' markdown and figure from its JSON alone (no model needed)."""
+    import json
+
+    from . import compose, data_size, highlight, holistic, probe_w, sweep, transfer
+    from ..io import atomic_write_text
+
+    mods = {"continuous": sweep, "compositional": compose, "transfer": transfer,
+            "data_efficiency": data_size, "highlighting": highlight, "probing": probe_w,
+            "holistic": holistic}
+    for path in map(Path, a.json):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            mod = mods[data["analysis"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise LMSteerError(f"{path}: not an analysis JSON written by `lmsteer analyze` "
+                               f"({e}); kinds: {', '.join(mods)}") from e
+        arg = data["points"] if mod is holistic else data
+        atomic_write_text(path.with_suffix(".md"), mod.to_markdown(arg))
+        if hasattr(mod, "figure"):
+            mod.figure(arg, path.with_suffix(".png"))
+        if hasattr(mod, "to_html"):
+            atomic_write_text(path.with_suffix(".html"), mod.to_html(data))
+        log.info("redrew %s", path.with_suffix(".md"))

@@ -115,6 +115,15 @@ def save_figure(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
+def plain_log_axis(axis: Any) -> None:
+    """Log-scale ticks at 1, 2, 5 x 10^k, labelled as plain numbers (20, 50, 100, ...)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def mean_of(metrics: dict, key: str) -> float | None:
     """The mean of one metric, or None when it was not computed."""
     m = metrics.get(key)

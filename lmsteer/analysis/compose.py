@@ -73,9 +73,12 @@ def figure(data: dict, path: Path) -> None:
     for ax, (key, arr) in zip(axes[0], arrs.items()):
         cmap = "Reds" if "toxicity" in key else "Greens"
         im = ax.imshow(arr, origin="lower", cmap=cmap, aspect="auto")
+        lo, hi = np.nanmin(arr), np.nanmax(arr)
         for i in range(arr.shape[0]):
             for j in range(arr.shape[1]):
-                ax.text(j, i, f"{arr[i, j]:.2f}", ha="center", va="center", fontsize=7)
+                dark = hi > lo and (arr[i, j] - lo) / (hi - lo) > 0.6
+                ax.text(j, i, f"{arr[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if dark else "black")
         ax.set_xticks(range(len(data["values2"])), [f"{b:+g}" for b in data["values2"]])
         ax.set_yticks(range(len(data["values1"])), [f"{a:+g}" for a in data["values1"]])
         ax.set_xlabel(f"{data['name2']} steer value (units of ε)")

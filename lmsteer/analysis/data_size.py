@@ -12,7 +12,7 @@ import torch
 
 from ..steer import Steer, output_matrix_sha256
 from ..train import TrainConfig, cached_hidden_states, subset_cache, train_steer
-from .common import sample_grid, save_figure, score_cells, steer_values
+from .common import plain_log_axis, sample_grid, save_figure, score_cells, steer_values
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,10 @@ def figure(data: dict, path: Path) -> None:
         ax.fill_between(xs, lo, hi, color="tab:purple", alpha=0.15)
         ax.axhline(base["perplexity"]["mean"], color="tab:purple", lw=0.8, ls=":")
         ax.set_xscale("log")
+        ax.set_yscale("log")
+        plain_log_axis(ax.yaxis)
         ax.set_xlabel("training examples (log scale)")
-        ax.set_ylabel(f"conditional perplexity under {data['judge']}")
+        ax.set_ylabel(f"conditional perplexity under {data['judge']} (log)")
         ax.set_title("fluency vs. training size (dotted: original LM)", fontsize=10)
         ax.grid(alpha=0.3)
     fig.suptitle(f"Data efficiency — {data['model']} (strength {data['strength']}, "

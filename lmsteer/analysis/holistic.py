@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..tables import METHOD_ORDER, toxicity_scorers
-from .common import save_figure
+from .common import plain_log_axis, save_figure
 
 
 def points(records: Sequence[dict], scorer: str | None = None) -> list[dict[str, Any]]:
@@ -48,7 +48,9 @@ def figure(pts: Sequence[dict], path: Path) -> None:
     sets = sorted({p["prompt_set"] for p in pts})
     methods = sorted({p["method"] for p in pts}, key=lambda m: (METHOD_ORDER.get(m, 50), m))
     backbones = sorted({p["backbone"] for p in pts})
-    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    others = [m for m in methods if m != "lm_steer"]
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(others)}
+    colours["lm_steer"] = "gold"
     shapes = dict(zip(backbones, "os^Dv<>"))
     fig, axes = plt.subplots(1, max(1, len(sets)), figsize=(6 * max(1, len(sets)) + 2, 4.6),
                              squeeze=False)
@@ -65,15 +67,17 @@ def figure(pts: Sequence[dict], path: Path) -> None:
             ax.annotate(p["backbone"].split("-")[0], (x, y), fontsize=6,
                         xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
+        plain_log_axis(ax.xaxis)
         ax.set_xlabel("conditional perplexity (log; lower = more fluent)")
         ax.set_ylabel(f"expected max toxicity ({pts[0]['scorer']}, 0–1)")
         ax.set_title(f"prompt set: {ps}", fontsize=10)
         ax.grid(alpha=0.3)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=colours[m], label=m) for m in methods]
+    handles = [plt.Line2D([], [], marker="*" if m == "lm_steer" else "o", ls="",
+                          color=colours[m], markeredgecolor="black" if m == "lm_steer" else
+                          "none", markersize=12 if m == "lm_steer" else 6, label=m)
+               for m in methods]
     handles += [plt.Line2D([], [], marker=shapes[b], ls="", color="grey", label=b)
                 for b in backbones]
-    handles.append(plt.Line2D([], [], marker="*", ls="", color="grey", markersize=12,
-                              markeredgecolor="black", label="LM-Steer (star)"))
     fig.legend(handles=handles, fontsize=7, loc="center right")
     fig.suptitle("Holistic comparison: toxicity vs. fluency, every method × backbone "
                  "(bars: 95% CI)", fontsize=10)

@@ -122,3 +122,8 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scorer", help="toxicity scorer (default: each record's first)")
     p.add_argument("--out", required=True, help="output stem")
     p.set_defaults(func=C.cmd_holistic)
+
+    p = acts.add_parser("render", help="redraw OUT.md / OUT.png (/ OUT.html) from OUT.json "
+                        "alone: tables and figures are pure functions of the numbers")
+    p.add_argument("json", nargs="+", help="analysis JSON files")
+    p.set_defaults(func=C.cmd_render)

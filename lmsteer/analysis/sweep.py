@@ -10,7 +10,8 @@ import torch
 
 from ..scoring import get_scorer
 from ..steer import Steer
-from .common import mean_of, sample_grid, save_figure, score_cells, steer_values
+from .common import (mean_of, plain_log_axis, sample_grid, save_figure, score_cells,
+                     steer_values)
 
 WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 
@@ -125,6 +126,7 @@ def figure(data: dict, path: Path) -> None:
         ax.fill_between(vals, [x["ci_low"] for x in e], [x["ci_high"] for x in e],
                         color="tab:purple", alpha=0.15)
         ax.set_yscale("log")
+        plain_log_axis(ax.yaxis)
         ax.set_xlabel("steer value (units of ε)")
         ax.set_ylabel(f"conditional perplexity under {data['judge']} (log)")
         ax.set_title("fluency vs. steer value (95% CI)", fontsize=10)

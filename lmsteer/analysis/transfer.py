@@ -150,9 +150,10 @@ def figure(data: dict, path: Any) -> None:
         ax.bar(xs, means, width, yerr=err, capsize=2, color=colour, label=label)
     ax.set_xticks(range(len(rows)), [r["metric"].replace("/", "\n") for r in rows], fontsize=8)
     ax.set_ylabel("toxicity (0–1)")
-    ax.set_title(f"Steer transfer: {data['source_model']} → {data['target_model']} "
-                 f"({data['prompt_set']}, 95% CI)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(f"Steer transfer: {data['source_model']} → {data['target_model']} (all bars: "
+                 f"{data['target_model']}, {data['prompt_set']}, 95% CI)", fontsize=9)
+    ax.set_ylim(0, 1.18)
+    ax.legend(fontsize=8, ncol=3, loc="upper center")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)

@@ -222,3 +222,29 @@ def test_holistic_points_skip_records_without_perplexity():
     pts = holistic.points([rec("lm_steer"), rec("original"), rec("x", ppl=False)])
     assert [p["method"] for p in pts] == ["original", "lm_steer"]
     assert "| p | b | lm_steer | 4 | 0.300 |" in holistic.to_markdown(pts)
+
+
+def test_holistic_cli_and_render_from_json_alone(tmp_path, caplog):
+    import shutil
+    from pathlib import Path
+
+    from lmsteer.cli import main
+
+    src = Path(__file__).resolve().parents[2] / "results" / "runs" / "detox"
+    recs = sorted(src.rglob("record.json"))[:3]
+    if not recs:
+        pytest.skip("no committed detox records")
+    for i, r in enumerate(recs):
+        (tmp_path / "runs" / str(i)).mkdir(parents=True)
+        shutil.copy(r, tmp_path / "runs" / str(i) / "record.json")
+    out = tmp_path / "an" / "holistic"
+    assert main(["analyze", "holistic", "--records", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    md = out.with_suffix(".md").read_text()
+    out.with_suffix(".md").unlink()
+    out.with_suffix(".png").unlink()
+    assert main(["analyze", "render", str(out.with_suffix(".json"))]) == 0
+    assert out.with_suffix(".md").read_text() == md and out.with_suffix(".png").stat().st_size > 5000
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"analysis": "nope"}')
+    assert main(["analyze", "render", str(bad)]) == 2
+    assert "kinds: continuous" in caplog.text
