@@ -53,6 +53,21 @@ def lm_loss(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int) -
     return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
 
 
+@contextlib.contextmanager
+def only_trainable(model: nn.Module, params: Sequence[nn.Parameter] = ()) -> Iterator[None]:
+    """Inside the block only ``params`` of ``model`` require grad (none by default: the model
+    is frozen); every parameter's flag is restored on exit."""
+    flags = [p.requires_grad for p in model.parameters()]
+    wanted = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in wanted)
+    try:
+        yield
+    finally:
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+
+
 def finetune(model: nn.Module, tok: Any, texts: Sequence[Any], params: dict[str, nn.Parameter],
              *, steps: int, lr: float, batch_size: int, max_length: int, seed: int,
              desc: str = "fine-tune", progress: bool = True,
@@ -63,29 +78,24 @@ def finetune(model: nn.Module, tok: Any, texts: Sequence[Any], params: dict[str,
     (e.g. (text, label) pairs)."""
     if not texts:
         raise TrainingError("no texts to fine-tune on")
-    flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    wanted = {id(p) for p in params.values()}
-    for p in model.parameters():
-        p.requires_grad_(id(p) in wanted)
     opt = torch.optim.Adam(list(params.values()), lr=lr)
     losses: list[float] = []
     model.train()
-    try:
-        for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-            idx = torch.randint(len(texts), (batch_size,), generator=gen).tolist()
-            batch = [texts[i] for i in idx]
-            loss = loss_fn(batch) if loss_fn else lm_loss(model, tok, batch, max_length)
-            if not math.isfinite(loss.item()):
-                raise TrainingError(f"{desc}: loss became {loss.item()} at step {step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(round(loss.item(), 6))
-    finally:
-        model.eval()
-        for n, p in model.named_parameters():
-            p.requires_grad_(flags[n])
+    with only_trainable(model, list(params.values())):
+        try:
+            for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+                gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+                idx = torch.randint(len(texts), (batch_size,), generator=gen).tolist()
+                batch = [texts[i] for i in idx]
+                loss = loss_fn(batch) if loss_fn else lm_loss(model, tok, batch, max_length)
+                if not math.isfinite(loss.item()):
+                    raise TrainingError(f"{desc}: loss became {loss.item()} at step {step}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(round(loss.item(), 6))
+        finally:
+            model.eval()
     return losses
 
 

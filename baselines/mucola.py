@@ -33,7 +33,8 @@ from lmsteer.generate import decode_new, sample_ids
 from lmsteer.methods import METHODS
 
 from .kvcache import build_cache, cache_tensors
-from .pplm import _ProbeMethod, frozen, scaled_input_embeddings
+from .finetune import only_trainable
+from .pplm import _ProbeMethod, scaled_input_embeddings
 from .probe import UNWANTED, WANTED
 
 DEFAULTS = {"steps": 20, "step_size": 0.5, "noise": 0.1, "threshold": 0.1, "lambda_lr": 1.0,
@@ -67,7 +68,7 @@ class MuCoLa(_ProbeMethod):
         new = sample_ids(model, tok, texts, **kw)  # (B, L) the LM's own sample: the start
         enc = tok(list(texts), return_tensors="pt", padding=True)
         s = self._strength.expand(new.shape[0]) if self._strength.ndim == 0 else self._strength
-        with torch.no_grad(), frozen(model):
+        with torch.no_grad(), only_trainable(model):
             refined = self.refine(model, enc["input_ids"], enc["attention_mask"], new,
                                   tok.eos_token_id, s, seed=kw.get("seed", 0))
         return decode_new(tok, refined)

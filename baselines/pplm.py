@@ -32,6 +32,7 @@ from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
 
+from .finetune import only_trainable
 from .logits import patched_forward
 from .kvcache import KV, build_cache, cache_tensors, expand_mask
 from .probe import UNWANTED, WANTED, load_probe, save_probe, train_probe
@@ -68,18 +69,6 @@ class _ProbeMethod(Method):
     def num_trainable_parameters(self) -> int:
         probe = getattr(self, "probe", None)
         return sum(p.numel() for p in probe.parameters()) if probe is not None else 0
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[None]:
-    """No parameter of ``model`` requires grad inside the block (restored on exit)."""
-    flags = [p.requires_grad for p in model.parameters()]
-    model.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
 
 
 @METHODS.register("pplm")
@@ -132,7 +121,7 @@ class PPLM(_ProbeMethod):
         kv = cache_tensors(cache)
         deltas = None
         if bool((s != 0).any()):
-            with torch.enable_grad(), frozen(model):
+            with torch.enable_grad(), only_trainable(model):
                 deltas = self._perturb(run, model, kv, x, mask, pos, lp_unpert.exp(), st, s)
         out = run(input_ids=x, attention_mask=mask, position_ids=pos,
                   cache=build_cache(model, kv, deltas), use_cache=True)

@@ -59,9 +59,9 @@ def train_params(wildcards):
     return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
 
 
-def param_flags(p):
-    """{key: value} -> shell-quoted ``--param key=value`` flags (values may hold spaces)."""
-    return " ".join(f"--param {shlex_quote(f'{k}={v}')}" for k, v in sorted(p.items()))
+def param_flags(p, prefix=""):
+    """{key: value} -> shell-quoted ``--param PREFIXkey=value`` flags (values may hold spaces)."""
+    return " ".join(f"--param {shlex_quote(f'{prefix}{k}={v}')}" for k, v in sorted(p.items()))
 
 
 def method_params(wildcards):
@@ -145,9 +145,8 @@ def efficiency_flags(wildcards):
         art = artifact_of(wildcards.model, meth)
         flags.append(f"--method {meth}={os.path.dirname(art)}" if art else f"--method {meth}")
         flags.append(f"--strength {meth}={strength(wildcards.model, meth)}")
-        for k, v in sorted(DETOX["methods"][meth].get("params", {}).items()):
-            flags.append(f"--param {shlex_quote(f'{meth}:{k}={v}')}")
-    return " ".join(flags)
+        flags.append(param_flags(DETOX["methods"][meth].get("params", {}), prefix=f"{meth}:"))
+    return " ".join(f for f in flags if f)
 
 
 def scorer_options_flag(wildcards):
