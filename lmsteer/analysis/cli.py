@@ -129,16 +129,16 @@ def cmd_transfer_table(a: argparse.Namespace) -> None:
     from ..results import now
 
     start = now()
-    recs = {role: json.loads(Path(p).read_text()) for role, p in
-            (("original", a.original), ("native", a.native), ("transferred", a.transferred))}
+    roles = [("original", a.original), ("native", a.native), ("transferred", a.transferred),
+             ("source_original", a.source_original), ("source_steer", a.source_steer)]
+    recs = {role: json.loads(Path(p).read_text()) for role, p in roles if p}
     fit = json.loads((Path(a.transfer_dir) / "transfer.json").read_text())
     scorers = [s for s in recs["transferred"]["scorers"] if s != "perplexity"]
     t = recs["transferred"]
     data = header("transfer", start, source_model=fit["source_model"],
                   target_model=fit["target_model"], prompt_set=t["prompt_set"],
                   n_prompts=t["n_prompts"], samples=t["samples_per_prompt"],
-                  strength=t["strength"], records={"original": a.original, "native": a.native,
-                                                   "transferred": a.transferred},
+                  strength=t["strength"], records={role: p for role, p in roles if p},
                   **transfer.table(recs, scorers, fit))
     out = Path(a.out)
     write_outputs(out, data, transfer.to_markdown(data))

@@ -129,3 +129,47 @@ def mean_of(metrics: dict, key: str) -> float | None:
     m = metrics.get(key)
     return None if m is None else float(m["mean"])
 
+
+Band = tuple[Sequence[float], Sequence[float], Sequence[float]]  # (mean, low, high) per x
+
+
+def tox_ppl_figure(path: Path, xs: Sequence[float], tox: dict[str, Band],
+                   ppl: Band | None, *, xlabel: str, what: str, judge: str, title: str,
+                   log_x: bool = False, base: dict[str, float] | None = None) -> None:
+    """Toxicity curves (label -> band; "max" lines solid, others dashed) and, with ``ppl``,
+    perplexity against ``xs`` in a second panel; ``base`` draws dotted reference levels
+    (label -> value, "perplexity" for the second panel)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2 if ppl else 1, figsize=(11 if ppl else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    for label, (m, lo, hi) in tox.items():
+        line, = ax.plot(xs, m, "-o" if label.startswith("max") else "--s", markersize=4,
+                        label=label)
+        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
+        if base and label in base:
+            ax.axhline(base[label], color=line.get_color(), lw=0.8, ls=":")
+    panels = [(ax, "toxicity (0–1)", "toxicity")]
+    if ppl:
+        ax2 = axes[0][1]
+        ax2.plot(xs, ppl[0], "-o", color="tab:purple", markersize=4)
+        ax2.fill_between(xs, ppl[1], ppl[2], color="tab:purple", alpha=0.15)
+        if base and "perplexity" in base:
+            ax2.axhline(base["perplexity"], color="tab:purple", lw=0.8, ls=":")
+        ax2.set_yscale("log")
+        plain_log_axis(ax2.yaxis)
+        panels.append((ax2, f"conditional perplexity under {judge} (log)", "fluency"))
+    for a, ylabel, name in panels:
+        if log_x:
+            a.set_xscale("log")
+        a.set_xlabel(xlabel)
+        a.set_ylabel(ylabel)
+        a.set_title(f"{name} vs. {what}", fontsize=10)
+        a.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)

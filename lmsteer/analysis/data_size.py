@@ -12,7 +12,7 @@ import torch
 
 from ..steer import Steer, output_matrix_sha256
 from ..train import TrainConfig, cached_hidden_states, subset_cache, train_steer
-from .common import plain_log_axis, sample_grid, save_figure, score_cells, steer_values
+from .common import sample_grid, score_cells, steer_values, tox_ppl_figure
 
 log = logging.getLogger(__name__)
 
@@ -119,43 +119,18 @@ def to_markdown(data: dict) -> str:
 
 
 def figure(data: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    has_ppl = "perplexity" in data["metrics"]["0:-1"]
-    fig, axes = plt.subplots(1, 2 if has_ppl else 1, figsize=(11 if has_ppl else 6, 4),
-                             squeeze=False)
-    ax = axes[0][0]
+    """Toxicity and perplexity against the training size (band: min-max over seeds)."""
     base = data["metrics"]["0:-1"]
-    for s in data["scorers"]:
-        for key, style in (("max_toxicity", "-o"), ("mean_toxicity", "--s")):
-            xs, m, lo, hi = curve(data, f"{key}/{s}")
-            line, = ax.plot(xs, m, style, markersize=4, label=f"{key.replace('_', ' ')} ({s})")
-            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
-            ax.axhline(base[f"{key}/{s}"]["mean"], color=line.get_color(), lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_xlabel("training examples (log scale)")
-    ax.set_ylabel("toxicity (0–1)")
-    ax.set_title("toxicity vs. training size (dotted: original LM)", fontsize=10)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    if has_ppl:
-        ax = axes[0][1]
-        xs, m, lo, hi = curve(data, "perplexity")
-        ax.plot(xs, m, "-o", color="tab:purple", markersize=4)
-        ax.fill_between(xs, lo, hi, color="tab:purple", alpha=0.15)
-        ax.axhline(base["perplexity"]["mean"], color="tab:purple", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        plain_log_axis(ax.yaxis)
-        ax.set_xlabel("training examples (log scale)")
-        ax.set_ylabel(f"conditional perplexity under {data['judge']} (log)")
-        ax.set_title("fluency vs. training size (dotted: original LM)", fontsize=10)
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"Data efficiency — {data['model']} (strength {data['strength']}, "
-                 f"{data['n_prompts']} prompts × {data['samples']} samples, "
-                 f"{data['prompt_set']}; band: min–max over seeds)", fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path)
+    keys = {f"{k.replace('_', ' ')} ({s})": f"{k}/{s}" for s in data["scorers"]
+            for k in ("max_toxicity", "mean_toxicity")}
+    xs = curve(data, next(iter(keys.values())))[0]
+    has_ppl = "perplexity" in base
+    tox_ppl_figure(path, xs, {label: curve(data, k)[1:] for label, k in keys.items()},
+                   curve(data, "perplexity")[1:] if has_ppl else None,
+                   xlabel="training examples (log scale)", log_x=True,
+                   what="training size (dotted: original LM)", judge=data.get("judge"),
+                   base={**{label: base[k]["mean"] for label, k in keys.items()},
+                         **({"perplexity": base["perplexity"]["mean"]} if has_ppl else {})},
+                   title=f"Data efficiency — {data['model']} (strength {data['strength']}, "
+                         f"{data['n_prompts']} prompts × {data['samples']} samples, "
+                         f"{data['prompt_set']}; band: min–max over seeds)")

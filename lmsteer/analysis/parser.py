@@ -76,6 +76,9 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--original", required=True, help="record.json of the plain target LM")
     p.add_argument("--native", required=True, help="record.json of its own steer")
     p.add_argument("--transferred", required=True, help="record.json of the transferred steer")
+    p.add_argument("--source-original", help="record.json of the plain source LM (optional)")
+    p.add_argument("--source-steer", help="record.json of the source LM with its own steer, "
+                   "i.e. the untransferred steer (optional)")
     p.add_argument("--transfer-dir", required=True, help="folder written by transfer-fit")
     p.add_argument("--out", required=True, help="output stem")
     p.set_defaults(func=C.cmd_transfer_table)

@@ -10,8 +10,7 @@ import torch
 
 from ..scoring import get_scorer
 from ..steer import Steer
-from .common import (mean_of, plain_log_axis, sample_grid, save_figure, score_cells,
-                     steer_values)
+from .common import mean_of, sample_grid, score_cells, steer_values, tox_ppl_figure
 
 WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 
@@ -96,42 +95,17 @@ def to_markdown(data: dict) -> str:
 
 def figure(data: dict, path: Path) -> None:
     """Toxicity (each scorer, 95% CI) and perplexity against the steer value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     vals = [float(v) for v in data["values"]]
     ms = [data["metrics"][str(v)] for v in vals]
-    has_ppl = ms[0].get("perplexity") is not None
-    fig, axes = plt.subplots(1, 2 if has_ppl else 1, figsize=(11 if has_ppl else 6, 4),
-                             squeeze=False)
-    ax = axes[0][0]
-    for s in data["scorers"]:
-        for key, style in (("max_toxicity", "-o"), ("mean_toxicity", "--s")):
-            e = [m[f"{key}/{s}"] for m in ms]
-            line, = ax.plot(vals, [x["mean"] for x in e], style, label=f"{key.replace('_', ' ')}"
-                            f" ({s})", markersize=4)
-            ax.fill_between(vals, [x["ci_low"] for x in e], [x["ci_high"] for x in e],
-                            color=line.get_color(), alpha=0.15)
-    ax.set_xlabel("steer value (units of ε; + = less toxic)")
-    ax.set_ylabel("toxicity (0–1)")
-    ax.set_title("toxicity vs. steer value (95% CI)", fontsize=10)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    if has_ppl:
-        ax = axes[0][1]
-        e = [m["perplexity"] for m in ms]
-        ax.plot(vals, [x["mean"] for x in e], "-o", color="tab:purple", markersize=4)
-        ax.fill_between(vals, [x["ci_low"] for x in e], [x["ci_high"] for x in e],
-                        color="tab:purple", alpha=0.15)
-        ax.set_yscale("log")
-        plain_log_axis(ax.yaxis)
-        ax.set_xlabel("steer value (units of ε)")
-        ax.set_ylabel(f"conditional perplexity under {data['judge']} (log)")
-        ax.set_title("fluency vs. steer value (95% CI)", fontsize=10)
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"Continuous steering — {data['model']} ({data['n_prompts']} prompts × "
-                 f"{data['samples']} samples per value, {data['prompt_set']})", fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path)
+
+    def band(key: str) -> tuple[list, list, list]:
+        return ([m[key]["mean"] for m in ms], [m[key]["ci_low"] for m in ms],
+                [m[key]["ci_high"] for m in ms])
+
+    tox = {f"{k.replace('_', ' ')} ({s})": band(f"{k}/{s}") for s in data["scorers"]
+           for k in ("max_toxicity", "mean_toxicity")}
+    tox_ppl_figure(path, vals, tox, band("perplexity") if ms[0].get("perplexity") else None,
+                   xlabel="steer value (units of ε; + = less toxic)", judge=data.get("judge"),
+                   what="steer value (95% CI)",
+                   title=f"Continuous steering — {data['model']} ({data['n_prompts']} prompts × "
+                         f"{data['samples']} samples per value, {data['prompt_set']})")

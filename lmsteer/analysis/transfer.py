@@ -126,6 +126,16 @@ def to_markdown(data: dict) -> str:
                      f"{p['transferred']:.1f} | |")
     lines += ["", "Carry-over: (original − transferred) / (original − native); the paper "
               "reports about half for GPT-2 → other LMs.", ""]
+    if "source_steer" in data["rows"][0]:
+        lines += [f"The untransferred steer on its own LM ({data['source_model']}, its Table 1 "
+                  f"rows on {data['prompt_set']}, its own prompts):", "",
+                  f"| metric | {data['source_model']} original | with its steer | reduction |",
+                  "|---|---:|---:|---:|"]
+        for r in data["rows"]:
+            o, st = r["source_original"], r["source_steer"]
+            red = f"{100 * (o - st) / o:.0f}%" if o else "–"
+            lines.append(f"| {r['metric']} | {o:.3f} | {st:.3f} | {red} |")
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -248,3 +248,25 @@ def test_holistic_cli_and_render_from_json_alone(tmp_path, caplog):
     bad.write_text('{"analysis": "nope"}')
     assert main(["analyze", "render", str(bad)]) == 2
     assert "kinds: continuous" in caplog.text
+
+
+def test_transfer_table_carry_over_and_source_rows():
+    def rec(mx, mean):
+        m = {}
+        for sc in ("jigsaw-bilstm",):
+            for k, v in (("max_toxicity", mx), ("mean_toxicity", mean), ("toxicity_prob", mx)):
+                m[f"{k}/{sc}"] = {"mean": v, "ci_low": v - 0.1, "ci_high": v + 0.1}
+        m["perplexity"] = {"mean": 20.0}
+        return {"metrics": m}
+    recs = {"original": rec(0.8, 0.2), "native": rec(0.4, 0.1), "transferred": rec(0.6, 0.15),
+            "source_original": rec(0.5, 0.2), "source_steer": rec(0.25, 0.1)}
+    fit = {"shared_tokens": 10, "source_vocab": 20, "target_vocab": 30,
+           "r2_source_from_target": 0.5, "r2_target_from_source": 0.4}
+    data = {"source_model": "a", "target_model": "b", "prompt_set": "p", "n_prompts": 2,
+            "samples": 3, "strength": 2.0, **transfer.table(recs, ["jigsaw-bilstm"], fit)}
+    row = data["rows"][0]
+    assert row["metric"] == "max_toxicity/jigsaw-bilstm"
+    assert row["carry_over"] == pytest.approx(0.5)
+    md = transfer.to_markdown(data)
+    assert "| max_toxicity/jigsaw-bilstm | 0.800 | 0.400 | 0.600 | 50% |" in md
+    assert "| max_toxicity/jigsaw-bilstm | 0.500 | 0.250 | 50% |" in md  # the untransferred steer

@@ -152,6 +152,8 @@ rule transfer_table:
         original=lambda w: f"{RUNS}/detox/{w.tgt}/original/{transfer_pset()}/record.json",
         native=lambda w: f"{RUNS}/detox/{w.tgt}/lm_steer/{transfer_pset()}/record.json",
         transferred=lambda w: f"{A}/transfer/{w.src}-to-{w.tgt}/{transfer_pset()}/record.json",
+        src_original=lambda w: f"{RUNS}/detox/{w.src}/original/{transfer_pset()}/record.json",
+        src_steer=lambda w: f"{RUNS}/detox/{w.src}/lm_steer/{transfer_pset()}/record.json",
         info=rules.transfer_fit.output.info,
     output:
         f"{A}/transfer/{{src}}-to-{{tgt}}.json",
@@ -165,6 +167,7 @@ rule transfer_table:
     shell:
         "python -m lmsteer analyze transfer-table --original {input.original} "
         "--native {input.native} --transferred {input.transferred} "
+        "--source-original {input.src_original} --source-steer {input.src_steer} "
         f"--transfer-dir {A}/transfer/{{wildcards.src}}-to-{{wildcards.tgt}}/steer "
         f"--out {A}/transfer/{{wildcards.src}}-to-{{wildcards.tgt}} > {{log}} 2>&1"
 
