@@ -55,8 +55,7 @@ def resolved_train_params(model):
 
 
 def train_params(wildcards):
-    p = resolved_train_params(wildcards.model)
-    return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
+    return param_flags(resolved_train_params(wildcards.model))
 
 
 def param_flags(p, prefix=""):
@@ -189,8 +188,8 @@ def sent_strength(model, method, target):
 
 
 def sent_train_params(wildcards):
-    p = {**SENT["train"]["params"], **sent_override(wildcards.model, "train_params", {})}
-    return " ".join(f"--param {k}={v}" for k, v in sorted(p.items()))
+    return param_flags({**SENT["train"]["params"],
+                        **sent_override(wildcards.model, "train_params", {})})
 
 
 def sent_method_params(wildcards):
