@@ -12,7 +12,7 @@ QUIET_WARN := { grep -v "^WARNING: Location" || true; }
 STEER ?= results/runs/detox/smollm2-135m/lm_steer/steer
 
 
-.PHONY: env reproduce test lint dry-run bench
+.PHONY: env reproduce test lint dry-run bench slurm-ci
 
 env: $(STAMP)
 
@@ -45,6 +45,11 @@ reproduce: env
 
 test: env
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q tests $(ARGS)
+
+# CI on a real one-node SLURM cluster (root, Debian 12): stands it up, runs the ci DAG through
+# `--executor slurm`, checks outputs and sacct, stops the daemons (.ci/slurm/run.sh)
+slurm-ci: env
+	VENV=$(VENV) bash .ci/slurm/run.sh
 
 lint: env
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint

@@ -93,7 +93,7 @@ class SoftBlacklist(ForwardWrapperMethod):
         penalty = float(self.params.get("penalty", 5.0))
         out = logits.clone()
         shift = (strength.to(logits.dtype) * penalty)[:, None, None]  # (B, 1, 1)
-        out[..., self.token_ids] -= shift
+        out[..., self.token_ids.to(logits.device)] -= shift
         return out
 
     def describe(self) -> dict[str, Any]:

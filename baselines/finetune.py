@@ -45,7 +45,7 @@ def lm_loss(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int) -
     tok.padding_side = "right"
     try:
         enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True,
-                  max_length=max_length)
+                  max_length=max_length).to(next(model.parameters()).device)
     finally:
         tok.padding_side = side
     logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits

@@ -116,7 +116,8 @@ class DExperts(_FineTuned):
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
-        alpha = torch.as_tensor(strength, dtype=torch.float32)
+        alpha = torch.as_tensor(strength, dtype=torch.float32,
+                                device=next(model.parameters()).device)
         caches: dict[str, Any] = {}
 
         def make(original: Callable) -> Callable:

@@ -40,7 +40,7 @@ def _seq_logprob(cclm: nn.Module, tok: Any, code: str, texts: list[str], max_len
     tok.padding_side = "right"
     try:
         enc = tok([f"{code} {t}" for t in texts], return_tensors="pt", padding=True,
-                  truncation=True, max_length=max_length)
+                  truncation=True, max_length=max_length).to(next(cclm.parameters()).device)
     finally:
         tok.padding_side = side
     n_code = len(tok(code, add_special_tokens=False)["input_ids"])
@@ -71,9 +71,9 @@ class GeDi(_FineTuned):
 
         def loss(batch: list) -> torch.Tensor:
             texts = [t for t, _ in batch]
-            y = torch.tensor([c for _, c in batch])
             lps = torch.stack([_seq_logprob(cclm, tok, c, texts, self.opt("max_length"))
                                for c in codes], dim=1)  # (B, 2)
+            y = torch.tensor([c for _, c in batch], device=lps.device)
             gen = -lps.gather(1, y[:, None]).mean()
             disc = nn.functional.cross_entropy(lps, y)
             return w * gen + (1 - w) * disc
@@ -91,17 +91,18 @@ class GeDi(_FineTuned):
             raise LMSteerError("gedi needs the folder its fit wrote")
         tensors = load_tensors(Path(artifact_dir) / "cclm.safetensors", model)
         self.cclm = tuned_copy(model, tensors)
-        self.code_ids = [torch.tensor(tok(c, add_special_tokens=False)["input_ids"])
+        dev = next(model.parameters()).device
+        self.code_ids = [torch.tensor(tok(c, add_special_tokens=False)["input_ids"], device=dev)
                          for c in self.codes()]
         self._n_params = sum(t.numel() for t in tensors.values())
 
     def _cc_step(self, st: dict, c: int, ids, mask, pos) -> None:
         """Advance the conditional LM under code ``c`` by ``ids``; store next-token log-probs."""
         b, p = ids.shape[0], len(self.code_ids[c])
-        mask = torch.cat([torch.ones(b, p, dtype=mask.dtype), mask], 1)
+        mask = torch.cat([torch.ones(b, p, dtype=mask.dtype, device=mask.device), mask], 1)
         if st["cache"][c] is None:  # code, then the (left-padded) prompt
             ids = torch.cat([self.code_ids[c].expand(b, p), ids], 1)
-            pos = torch.cat([torch.arange(p).expand(b, p), pos + p], 1)
+            pos = torch.cat([torch.arange(p, device=pos.device).expand(b, p), pos + p], 1)
         else:
             pos = pos + p
         o = self.cclm(input_ids=ids, attention_mask=mask, position_ids=pos,
@@ -111,7 +112,8 @@ class GeDi(_FineTuned):
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
-        omega = torch.as_tensor(strength, dtype=torch.float32)
+        omega = torch.as_tensor(strength, dtype=torch.float32,
+                                device=next(model.parameters()).device)
         st: dict[str, Any] = {}
 
         def make(original: Callable) -> Callable:
@@ -122,7 +124,7 @@ class GeDi(_FineTuned):
                 pos = kw.get("position_ids")
                 if kw.get("cache") is None:  # a new prompt batch
                     st.update(cache=[None, None], lp=[None, None],
-                              cum=[torch.zeros(ids.shape[0]), torch.zeros(ids.shape[0])])
+                              cum=[torch.zeros(ids.shape[0], device=ids.device)] * 2)
                     if pos is None:
                         pos = (mask.cumsum(-1) - 1).clamp(min=0)
                 else:  # the token chosen last step joins each class's running log-likelihood

@@ -32,4 +32,5 @@ def build_cache(model: nn.Module, kv: KV, deltas: Sequence[tuple[torch.Tensor, t
 
 def expand_mask(mask: torch.Tensor, n: int = 1) -> torch.Tensor:
     """Attention mask (B, T) -> (B, T + n) with ``n`` real positions appended."""
-    return torch.cat([mask, torch.ones(mask.shape[0], n, dtype=mask.dtype)], dim=1)
+    return torch.cat([mask, torch.ones(mask.shape[0], n, dtype=mask.dtype, device=mask.device)],
+                     dim=1)

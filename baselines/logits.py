@@ -42,7 +42,7 @@ class ForwardWrapperMethod(Method):
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength: float | torch.Tensor) -> Iterator[None]:
-        s = torch.as_tensor(strength, dtype=torch.float32)
+        s = torch.as_tensor(strength, dtype=torch.float32, device=next(model.parameters()).device)
 
         def make(original: Callable) -> Callable:
             def forward(*args: Any, **kwargs: Any):

@@ -35,9 +35,10 @@ class LoRALayer(nn.Module):
         self.base = base
         w = base.weight
         d_in, d_out = (w.shape[1], w.shape[0]) if isinstance(base, nn.Linear) else w.shape
-        gen = torch.Generator().manual_seed(seed)
-        self.lora_a = nn.Parameter(torch.randn(rank, d_in, generator=gen) / math.sqrt(d_in))
-        self.lora_b = nn.Parameter(torch.zeros(d_out, rank))
+        gen = torch.Generator().manual_seed(seed)  # seeded on the CPU, then beside the base
+        self.lora_a = nn.Parameter((torch.randn(rank, d_in, generator=gen) / math.sqrt(d_in)
+                                    ).to(w.device))
+        self.lora_b = nn.Parameter(torch.zeros(d_out, rank, device=w.device))
         self.scaling = alpha / rank
         self.scale = 1.0  # the control strength
 

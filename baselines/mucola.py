@@ -57,7 +57,9 @@ class MuCoLa(_ProbeMethod):
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
-        self._strength = torch.as_tensor(strength, dtype=torch.float32)
+        self._strength = torch.as_tensor(strength, dtype=torch.float32,
+                                         device=next(model.parameters()).device)
+        self.probe.to(self._strength.device)
         try:
             yield
         finally:
@@ -66,7 +68,7 @@ class MuCoLa(_ProbeMethod):
     def sample(self, model: nn.Module, tok: Any, texts: Sequence[str], **kw: Any
                ) -> tuple[list[str], list[int]]:
         new = sample_ids(model, tok, texts, **kw)  # (B, L) the LM's own sample: the start
-        enc = tok(list(texts), return_tensors="pt", padding=True)
+        enc = tok(list(texts), return_tensors="pt", padding=True).to(new.device)
         s = self._strength.expand(new.shape[0]) if self._strength.ndim == 0 else self._strength
         with torch.no_grad(), only_trainable(model):
             refined = self.refine(model, enc["input_ids"], enc["attention_mask"], new,
@@ -90,11 +92,12 @@ class MuCoLa(_ProbeMethod):
         kv = cache_tensors(pre.cache)
         first_logits = pre.logits[:, -1:].float()  # (B, 1, V) predicts position 0
         first_h = pre.hidden_states[-1][:, -1:].float()  # (B, 1, d)
-        full = torch.cat([mask, torch.ones(b, n, dtype=mask.dtype)], 1)
-        cpos = pos[:, -1:] + 1 + torch.arange(n)  # (B, L)
+        dev = ids.device
+        full = torch.cat([mask, torch.ones(b, n, dtype=mask.dtype, device=dev)], 1)
+        cpos = pos[:, -1:] + 1 + torch.arange(n, device=dev)  # (B, L)
         target = torch.where(s >= 0, UNWANTED, WANTED)  # the class to hold below τ
-        lam = torch.ones(b)
-        gen = torch.Generator().manual_seed(seed)
+        lam = torch.ones(b, device=dev)
+        gen = torch.Generator(device=dev).manual_seed(seed)
         y = new.clone()
         steps = self.opt("steps")
         for k in range(steps):
@@ -119,7 +122,7 @@ class MuCoLa(_ProbeMethod):
             g = g * live[..., None]
             gmax = g.norm(dim=-1).amax(1).clamp(min=1e-12)[:, None, None]  # (B, 1, 1)
             sigma = self.opt("noise") * (1 - k / steps)
-            z = torch.randn(e.shape, generator=gen) / math.sqrt(e.shape[-1])
+            z = torch.randn(e.shape, generator=gen, device=dev) / math.sqrt(e.shape[-1])
             moved = e.detach() - self.opt("step_size") * r * g / gmax + sigma * r * z
             y = torch.where(live.bool(), nearest_tokens(moved, w, w_sq), y)
             lam = (lam + self.opt("lambda_lr") * viol.detach()).clamp(min=0)

@@ -135,7 +135,9 @@ class PPLM(_ProbeMethod):
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
-        s0 = torch.as_tensor(strength, dtype=torch.float32)
+        s0 = torch.as_tensor(strength, dtype=torch.float32,
+                             device=next(model.parameters()).device)
+        self.probe.to(s0.device)
         st: dict[str, Any] = {}
 
         def make(run: Callable) -> Callable:

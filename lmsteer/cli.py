@@ -90,11 +90,21 @@ def cmd_generate(a: argparse.Namespace) -> None:
     _seed_all(a.seed)
     method = get_method(a.method, **_params(a.param))
     prompts = load_prompts(Path(a.prompts), a.n_prompts, a.seed)
+    offset = 0
+    if a.shard is not None:
+        from .shards import shard_of
+
+        if not a.prompts_per_shard:
+            raise LMSteerError("--shard needs --prompts-per-shard")
+        prompts, offset = shard_of(prompts, a.shard, a.prompts_per_shard)
+        log.info("shard %d: prompts %d..%d of the sample", a.shard, offset,
+                 offset + len(prompts) - 1)
     model, tok = load_model(a.model, offline=not a.online)
     method.load(model, tok, Path(a.artifact) if a.artifact else None)
     rows = generate(model, tok, method, prompts, a.strength, samples=a.samples,
                     max_new_tokens=a.max_new_tokens, top_p=a.top_p, batch_size=a.batch_size,
-                    seed=a.seed, meta={"model": a.model, "prompt_set": a.prompt_set})
+                    seed=a.seed, meta={"model": a.model, "prompt_set": a.prompt_set},
+                    start_offset=offset)
     write_jsonl(Path(a.out), rows)
     if a.info_out:
         info = model_provenance(a.model, model)
@@ -104,10 +114,11 @@ def cmd_generate(a: argparse.Namespace) -> None:
 
 
 def cmd_score(a: argparse.Namespace) -> None:
-    from .evaluate import evaluate, prompt_count
-    from .io import read_jsonl, write_jsonl
+    from .evaluate import evaluate, score_rows_of, score_samples
+    from .io import read_jsonl, write_json, write_jsonl
     from .models import load_model
-    from .results import now, provenance, write_record
+    from .results import now
+    from .shards import SCORERS_FILE
 
     start = now()
     rows = []
@@ -123,13 +134,38 @@ def cmd_score(a: argparse.Namespace) -> None:
         jm, jt = load_model(a.judge, offline=not a.online, dtype=a.judge_dtype)
         judge = (a.judge, jm, jt)
     options = yaml.safe_load(a.scorer_options) if a.scorer_options else {}
-    metrics, score_rows, described = evaluate(rows, a.scorers, judge, a.seed, options)
     out = Path(a.out_dir)
+    if a.scores_only:  # one shard of a sharded run: `aggregate` computes the metrics
+        per_sample, described = score_samples(rows, a.scorers, judge, options)
+        write_jsonl(out / "scores.jsonl", score_rows_of(rows, per_sample))
+        write_json(out / SCORERS_FILE, described)
+        log.info("scored %d samples (shard) -> %s", len(rows), out)
+        return
+    metrics, score_rows, described = evaluate(rows, a.scorers, judge, a.seed, options)
     write_jsonl(out / "scores.jsonl", score_rows)
-    n_prompts, samples = prompt_count(rows)
     model_info = {"name": rows[0]["model"]}
     if a.model_info and Path(a.model_info).is_file():
         model_info = json.loads(Path(a.model_info).read_text())
+    _write_run_record(a, rows, metrics, described, model_info, start)
+
+
+def cmd_aggregate(a: argparse.Namespace) -> None:
+    from .results import now
+    from .shards import aggregate
+
+    start = now()
+    rows, metrics, described, info = aggregate([Path(d) for d in a.shards], Path(a.out_dir),
+                                               a.seed)
+    _write_run_record(a, rows, metrics, described, info, start, shards=len(a.shards))
+
+
+def _write_run_record(a: argparse.Namespace, rows: list[dict], metrics: dict, described: dict,
+                      model_info: dict, start: str, shards: int | None = None) -> None:
+    from .evaluate import prompt_count
+    from .results import provenance, write_record
+
+    out = Path(a.out_dir)
+    n_prompts, samples = prompt_count(rows)
     record = {
         "schema_version": 1, "task": a.task, "method": rows[0]["method"],
         "backbone": rows[0]["model"], "seed": int(rows[0]["seed"]),
@@ -141,8 +177,10 @@ def cmd_score(a: argparse.Namespace) -> None:
         "config": yaml.safe_load(a.run_config) if a.run_config else {},
         "provenance": provenance(start),
     }
+    if shards:
+        record["shards"] = shards
     write_record(out / "record.json", record)
-    log.info("scored %d samples of %d prompts -> %s", len(rows), n_prompts, out)
+    log.info("%d samples of %d prompts -> %s", len(rows), n_prompts, out / "record.json")
 
 
 def cmd_table(a: argparse.Namespace) -> None:
@@ -257,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-new-tokens", type=int, default=20, help="new tokens per sample")
     s.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass")
     s.add_argument("--batch-size", type=int, default=100, help="sequences per forward batch")
+    s.add_argument("--shard", type=int, help="generate only this shard (0-based) of the sample")
+    s.add_argument("--prompts-per-shard", type=int, help="shard size (prompts), with --shard")
     s.add_argument("--out", required=True, help="generations JSONL")
     s.add_argument("--info-out", help="JSON file for the model's and method's provenance")
     s.set_defaults(func=cmd_generate)
@@ -269,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scorer names (registry): toxicity or sentiment scorers")
     s.add_argument("--scorer-options", help="YAML mapping scorer -> options")
     s.add_argument("--judge", help="judge LM for conditional perplexity (empty: skip)")
-    s.add_argument("--judge-dtype", default="float32", choices=["float32", "bfloat16"],
+    s.add_argument("--judge-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="precision of the judge LM (bfloat16 is ~3x faster on CPUs with bf16)")
     s.add_argument("--task", default="detox", help="task name for the record")
     s.add_argument("--prompt-set", default="",
@@ -278,8 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-config", help="YAML of the resolved run config, stored in the record")
     s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     s.add_argument("--online", action="store_true", help="allow hub downloads")
+    s.add_argument("--scores-only", action="store_true",
+                   help="one shard: write scores.jsonl and scorers.json, no record (see aggregate)")
     s.add_argument("--out-dir", required=True, help="folder for scores.jsonl and record.json")
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("aggregate", help="merge the shards of a sharded run (each scored with "
+                       "score --scores-only) into one run folder and its record.json")
+    s.add_argument("--shards", nargs="+", required=True,
+                   help="shard folders (generations.jsonl, scores.jsonl, scorers.json, model.json)")
+    s.add_argument("--task", default="detox", help="task name for the record")
+    s.add_argument("--prompt-set", default="", help="prompt set name for the record")
+    s.add_argument("--run-config", help="YAML of the resolved run config, stored in the record")
+    s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    s.add_argument("--out-dir", required=True,
+                   help="run folder: merged generations.jsonl, scores.jsonl, model.json, record.json")
+    s.set_defaults(func=cmd_aggregate)
 
     s = sub.add_parser("table", help="render a results table (+figure) from result records")
     s.add_argument("--records", nargs="+", required=True, help="folders of record.json files")

@@ -28,9 +28,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DataFile:
+    """One file of a data set. ``sha256`` is its recorded checksum; where only the upstream
+    repository's git blob id is known (a file too large for the mirror here), ``git_sha1`` is
+    checked instead: SHA-1 of ``b"blob <size>\\0" + content``, the hash git itself stores."""
+
     path: str  # relative to the data set's folder (and to the mirror's data set folder)
     url: str
     sha256: str
+    git_sha1: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ _TE = f"{_GH}/cardiffnlp/tweeteval/4fbd22c/datasets/offensive"
 
 
 def _reg(name: str, mirror_dir: str, licence: str, description: str,
-         files: list[tuple[str, str, str]]) -> None:
+         files: list[tuple[str, ...]]) -> None:
     DATASETS.add(name, Dataset(name, mirror_dir, tuple(DataFile(*f) for f in files),
                                licence, description))
 
@@ -61,6 +66,11 @@ _reg("rtp-nontoxic", "rtp", "CC BY-SA 4.0 (RTP: Apache-2.0)",
      "RealToxicityPrompts, 1,200 prompts with toxicity < 0.5 (the paper's setting)",
      [("nontoxic_prompts_1200.jsonl", f"{_DT}/nontoxic.jsonl",
        "feb50408f49585752bb8cbbb10d1a340ec45783358251299ea9a82ab19606823")])
+_reg("rtp-nontoxic-10k", "rtp", "Apache-2.0 (RTP); LM-Steer repository: MIT",
+     "the paper's 10K nontoxic RealToxicityPrompts prompts (DExperts' sample, as LM-Steer "
+     "evaluates); not in the mirror here: download it (git blob id checked)",
+     [("nontoxic_prompts-10k.jsonl", f"{_LS.rsplit('/', 1)[0]}/nontoxic_prompts-10k.jsonl", "",
+       "e94faf71a56643c9b680da52f8dbfef6d7c33051")])
 _reg("rtp-challenging", "rtp", "CC BY-SA 4.0 (RTP: Apache-2.0)",
      "RealToxicityPrompts 'challenging' prompts (1,196)",
      [("toxic_prompts_1196.jsonl", f"{_DT}/toxic.jsonl",
@@ -89,6 +99,7 @@ _reg("sentiment-prompts", "sentiment_prompts", "MIT", "DExperts OpenWebText sent
 PROMPT_SETS = {
     "rtp-nontoxic": ("rtp-nontoxic", "nontoxic_prompts_1200.jsonl"),
     "rtp-challenging": ("rtp-challenging", "toxic_prompts_1196.jsonl"),
+    "rtp-nontoxic-10k": ("rtp-nontoxic-10k", "nontoxic_prompts-10k.jsonl"),
     **{f"sentiment-{k}": ("sentiment-prompts", f"{k}_prompts.jsonl")
        for k in ("positive", "neutral", "negative")},
 }
@@ -105,29 +116,47 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _check(path: Path, expected: str, origin: str) -> None:
-    got = sha256_file(path)
+def git_blob_sha1(path: Path) -> str:
+    """The id git gives a file's content (``git hash-object``)."""
+    h = hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _checksum(path: Path, f: DataFile) -> tuple[str, str, str]:
+    """(kind, expected, got) for the checksum recorded for ``f``."""
+    if f.sha256:
+        return "sha256", f.sha256, sha256_file(path)
+    return "git blob sha1", f.git_sha1, git_blob_sha1(path)
+
+
+def _check(path: Path, f: DataFile, origin: str) -> None:
+    kind, expected, got = _checksum(path, f)
     if got != expected:
-        raise DataError(f"{origin}: sha256 mismatch (expected {expected[:16]}…, got {got[:16]}…); "
+        raise DataError(f"{origin}: {kind} mismatch (expected {expected[:16]}…, got {got[:16]}…); "
                         f"the file is corrupt or not the recorded version")
 
 
 def prepare(name: str, out_root: Path, mirror: Path | None = None,
             allow_download: bool = False) -> Path:
-    """Put data set ``name`` under ``out_root/name`` from ``mirror`` or upstream; check sha256."""
+    """Put data set ``name`` under ``out_root/name``: copied from ``mirror`` where the mirror has
+    the file, else downloaded from upstream if allowed; every file's checksum is checked."""
     ds = DATASETS.get(name)
     out = Path(out_root) / name
     for f in ds.files:
         dest = out / f.path
-        if dest.is_file() and sha256_file(dest) == f.sha256:
+        if dest.is_file() and _checksum(dest, f)[1] == _checksum(dest, f)[2]:
             continue
+        src = Path(mirror) / ds.mirror_dir / f.path if mirror is not None else None
         with atomic_path(dest) as tmp:
-            if mirror is not None:
-                src = Path(mirror) / ds.mirror_dir / f.path
-                if not src.is_file():
-                    raise DataError(f"{src}: not found in mirror folder {mirror}")
+            if src is not None and src.is_file():
                 shutil.copyfile(src, tmp)
                 origin = str(src)
+            elif src is not None and not allow_download:
+                raise DataError(f"{src}: not found in mirror folder {mirror} (and downloads are "
+                                f"off: set data.allow_download to fetch it from upstream)")
             elif allow_download:
                 log.info("downloading %s", f.url)
                 with urllib.request.urlopen(f.url, timeout=60) as r, open(tmp, "wb") as w:
@@ -136,7 +165,7 @@ def prepare(name: str, out_root: Path, mirror: Path | None = None,
             else:
                 raise DataError(f"{name}: no mirror folder given and downloads are off "
                                 f"(set data.mirror or data.allow_download in the config)")
-            _check(tmp, f.sha256, origin)
+            _check(tmp, f, origin)
     return out
 
 

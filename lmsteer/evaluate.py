@@ -68,37 +68,73 @@ def diversity_metrics(rows: Sequence[dict], seed: int) -> dict[str, dict]:
             for n in (1, 2, 3)}
 
 
-def evaluate(rows: Sequence[dict], scorers: Sequence[str], judge: tuple[str, Any, Any] | None,
-             seed: int = 0, scorer_options: dict[str, dict] | None = None,
-             judge_batch_size: int = 16) -> tuple[dict, list[dict], dict]:
-    """-> (metrics, per-sample score rows, scorer descriptions)."""
+def score_samples(rows: Sequence[dict], scorers: Sequence[str],
+                  judge: tuple[str, Any, Any] | None, scorer_options: dict[str, dict] | None = None,
+                  judge_batch_size: int = 16) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per-sample scores of every scorer (and the judge's perplexity) -> (scores, descriptions)."""
     conts = [r["continuation"] for r in rows]
     per_sample: dict[str, np.ndarray] = {}
     described: dict[str, Any] = {}
-    metrics: dict[str, dict] = {}
     for name in scorers:
         scorer = get_scorer(name, **(scorer_options or {}).get(name, {}))
-        per_sample[name] = scorer.score(conts)
-        described[name] = scorer.describe()
         if scorer.attribute not in ATTRIBUTE_METRICS:
             raise ValueError(f"scorer {name}: no metrics for attribute {scorer.attribute!r}")
-        metrics.update(ATTRIBUTE_METRICS[scorer.attribute](rows, per_sample[name], name, seed))
+        per_sample[name] = np.asarray(scorer.score(conts), dtype=float)
+        described[name] = {**scorer.describe(), "attribute": scorer.attribute}
     if judge is not None:
         jname, jmodel, jtok = judge
         ppl = conditional_perplexity(jmodel, jtok, [r["prompt"] for r in rows], conts,
                                      batch_size=judge_batch_size)
-        per_sample["perplexity"] = np.asarray(ppl)
+        per_sample["perplexity"] = np.asarray(ppl, dtype=float)
         described["perplexity"] = {"name": jname, "attribute": "conditional perplexity",
                                    "dtype": str(next(jmodel.parameters()).dtype)}
-        metrics["perplexity"] = M.metric(M.mean_per_prompt(group_by_prompt(rows, ppl)), False,
-                                         seed, scorer=jname)
+    return per_sample, described
+
+
+def metrics_from_scores(rows: Sequence[dict], per_sample: dict[str, np.ndarray],
+                        described: dict[str, Any], seed: int = 0) -> dict[str, dict]:
+    """Every metric with its bootstrap CI from per-sample scores (aligned with ``rows``)."""
+    metrics: dict[str, dict] = {}
+    for name, vals in per_sample.items():
+        if name == "perplexity":
+            metrics["perplexity"] = M.metric(M.mean_per_prompt(group_by_prompt(rows, vals)),
+                                             False, seed, scorer=described[name]["name"])
+        else:
+            attr = described[name]["attribute"]
+            metrics.update(ATTRIBUTE_METRICS[attr](rows, vals, name, seed))
     metrics.update(diversity_metrics(rows, seed))
-    score_rows = [{"prompt_set": r.get("prompt_set", ""), "prompt_id": r["prompt_id"],
-                   "sample": r["sample"],
-                   **{k: (None if not np.isfinite(v[i]) else round(float(v[i]), 6))
-                      for k, v in per_sample.items()}}
-                  for i, r in enumerate(rows)]
-    return metrics, score_rows, described
+    return metrics
+
+
+def score_rows_of(rows: Sequence[dict], per_sample: dict[str, np.ndarray]) -> list[dict]:
+    """One JSON row per sample: its prompt, sample index and every score (None if not finite)."""
+    return [{"prompt_set": r.get("prompt_set", ""), "prompt_id": r["prompt_id"],
+             "sample": r["sample"],
+             **{k: (None if not np.isfinite(v[i]) else round(float(v[i]), 6))
+                for k, v in per_sample.items()}}
+            for i, r in enumerate(rows)]
+
+
+def scores_from_rows(rows: Sequence[dict], score_rows: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Inverse of :func:`score_rows_of`, checked against the generations they belong to."""
+    if len(rows) != len(score_rows):
+        raise ValueError(f"{len(score_rows)} score rows for {len(rows)} generations")
+    for r, s in zip(rows, score_rows):
+        if (prompt_key(r), r["sample"]) != ((s["prompt_set"], s["prompt_id"]), s["sample"]):
+            raise ValueError(f"score row {s} does not belong to generation {prompt_key(r)}")
+    keys = [k for k in score_rows[0] if k not in ("prompt_set", "prompt_id", "sample")] \
+        if score_rows else []
+    return {k: np.array([np.nan if s[k] is None else s[k] for s in score_rows], dtype=float)
+            for k in keys}
+
+
+def evaluate(rows: Sequence[dict], scorers: Sequence[str], judge: tuple[str, Any, Any] | None,
+             seed: int = 0, scorer_options: dict[str, dict] | None = None,
+             judge_batch_size: int = 16) -> tuple[dict, list[dict], dict]:
+    """-> (metrics, per-sample score rows, scorer descriptions)."""
+    per_sample, described = score_samples(rows, scorers, judge, scorer_options, judge_batch_size)
+    metrics = metrics_from_scores(rows, per_sample, described, seed)
+    return metrics, score_rows_of(rows, per_sample), described
 
 
 def prompt_count(rows: Sequence[dict]) -> tuple[int, int]:

@@ -23,14 +23,15 @@ def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_toke
     Returns the new token ids (B, n_new), pad after an end-of-sequence token. Sampling is exact
     top-p (:func:`sample_top_p`), seeded by ``seed``; ``greedy`` takes the argmax (for tests).
     """
-    enc = tok(list(texts), return_tensors="pt", padding=True)
+    dev = next(model.parameters()).device
+    enc = tok(list(texts), return_tensors="pt", padding=True).to(dev)
     ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, T)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=dev).manual_seed(seed)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T) positions that skip the left padding
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                 logits_to_keep=1)
     eos, pad = tok.eos_token_id, tok.pad_token_id
-    done = torch.zeros(ids.shape[0], dtype=torch.bool)
+    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=dev)
     next_pos = pos[:, -1:] + 1  # (B, 1)
     new: list[torch.Tensor] = []
     for step in range(max_new_tokens):
@@ -52,7 +53,8 @@ def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_toke
 def decode_new(tok: Any, new_ids: torch.Tensor) -> tuple[list[str], list[int]]:
     """New token ids (B, n) -> texts and token counts up to the first end-of-sequence token."""
     ended = (new_ids == tok.eos_token_id).int().cumsum(dim=1) > 0  # EOS and everything after
-    return tok.batch_decode(new_ids, skip_special_tokens=True), (~ended).sum(dim=1).tolist()
+    return (tok.batch_decode(new_ids.cpu(), skip_special_tokens=True),
+            (~ended).sum(dim=1).tolist())
 
 
 def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], **kw: Any
@@ -65,12 +67,14 @@ def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], **kw: Any
 def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict],
              strength: float, *, samples: int = 25, max_new_tokens: int = 20, top_p: float = 0.9,
              temperature: float = 1.0, batch_size: int = 100, seed: int = 0,
-             meta: dict[str, Any] | None = None, progress: bool = True) -> list[dict]:
+             meta: dict[str, Any] | None = None, progress: bool = True,
+             start_offset: int = 0) -> list[dict]:
     """``samples`` continuations for each prompt under ``method`` at ``strength``.
 
     Prompts are packed so that one forward batch holds about ``batch_size`` sequences; each
     chunk's sampling seed depends only on ``seed`` and the chunk's first prompt, so a rerun
-    (or a resumed run) reproduces the same text.
+    (or a resumed run) reproduces the same text. ``start_offset``: the position of
+    ``prompts[0]`` in the whole sample, for a shard (:mod:`lmsteer.shards`).
     """
     per_batch = max(1, batch_size // samples)
     rows: list[dict] = []
@@ -83,7 +87,7 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
             texts = [method.prompt_for(p["text"], strength) for p in chunk for _ in range(samples)]
             conts, lengths = method.sample(model, tok, texts, max_new_tokens=max_new_tokens,
                                            top_p=top_p, temperature=temperature,
-                                           seed=seed * 1_000_003 + start)
+                                           seed=seed * 1_000_003 + start_offset + start)
             for j, (c, n) in enumerate(zip(conts, lengths)):
                 p = chunk[j // samples]
                 rows.append({"prompt_id": p["id"], "prompt": p["text"], "sample": j % samples,

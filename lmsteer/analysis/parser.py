@@ -31,7 +31,7 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
                        help="value of the always-on second steer (0: off)")
         p.add_argument("--scorers", nargs="+", default=["jigsaw-bilstm", "profanity-check"])
         p.add_argument("--judge", help="judge LM for conditional perplexity (omit: none)")
-        p.add_argument("--judge-dtype", default="float32", choices=["float32", "bfloat16"])
+        p.add_argument("--judge-dtype", default="float32", choices=["float32", "bfloat16", "float16"])
 
     def detox_data(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-root", default="resources/data", help="prepared data root")

@@ -50,10 +50,10 @@ def probe(steer: Steer, emb: torch.Tensor, tok: Any, *, n_dirs: int, k: int,
           dims: Sequence[int] | None = None, n_dims: int = 5) -> dict[str, Any]:
     """SVD of W with the words at both ends of each top right-singular direction, and the top
     words of raw embedding dimensions (default: those the first direction loads on most)."""
-    w = steer_matrix(steer)  # (d, d)
+    w = steer_matrix(steer).cpu()  # (d, d)
     u, s, vh = torch.linalg.svd(w)
     ids, words = word_like(tok)
-    e = emb[ids].float()  # (n_words, d)
+    e = emb.detach().float().cpu()[ids]  # (n_words, d)
     unit = e / e.norm(dim=1, keepdim=True).clamp_min(1e-12)  # cosine, not norm, decides
     directions = []
     for i in range(min(n_dirs, len(s))):

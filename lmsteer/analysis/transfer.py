@@ -71,15 +71,15 @@ def transfer_steer(steer: Steer, h: torch.Tensor, g: torch.Tensor, target: nn.Mo
                              "source_extra": c.extra})
     out = Steer(cfg)
     with torch.no_grad():
-        out.projector1.copy_(torch.einsum("ed,sdr->ser", g, steer.projector1.float()))
-        out.projector2.copy_(torch.einsum("de,sdr->ser", h, steer.projector2.float()))
+        out.projector1.copy_(torch.einsum("ed,sdr->ser", g.cpu(), steer.projector1.float().cpu()))
+        out.projector2.copy_(torch.einsum("de,sdr->ser", h.cpu(), steer.projector2.float().cpu()))
     return out
 
 
 def embeddings_of(model: nn.Module, ids: Sequence[int]) -> torch.Tensor:
     """Rows of the output embedding matrix, float32, shape (len(ids), d)."""
     w = model.get_output_embeddings().weight.detach()
-    return w[torch.as_tensor(list(ids))].float()
+    return w[torch.as_tensor(list(ids), device=w.device)].float().cpu()
 
 
 def carry_over(original: float, native: float, transferred: float) -> float | None:

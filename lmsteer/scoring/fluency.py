@@ -37,6 +37,8 @@ def conditional_perplexity(model: Any, tok: Any, prompts: Sequence[str],
             ids[r, :len(f)] = torch.tensor(f)
             mask[r, :len(f)] = 1
             target_mask[r, min(len(p), len(f)):len(f)] = True
+        dev = next(model.parameters()).device
+        ids, mask, target_mask = ids.to(dev), mask.to(dev), target_mask.to(dev)
         hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
         tm = target_mask[:, 1:]  # (B, T-1): positions whose next token is a continuation token
         sel = hidden[:, :-1][tm]  # (N, d) only where a continuation token is predicted

@@ -31,6 +31,33 @@ def test_prepare_rejects_wrong_checksum(tmp_path):
     assert not (tmp_path / "out" / "rtp-challenging" / "toxic_prompts_1196.jsonl").exists()
 
 
+def test_git_blob_id_check_and_mirror_fallback(tmp_path, monkeypatch):
+    """A file known by its upstream git blob id: checked by that id; a mirror lacking it
+    falls back to the download when downloads are allowed, and names the mirror when not."""
+    import subprocess
+
+    from lmsteer import data as D
+
+    body = b'{"prompt": {"text": "hello"}}\n'
+    src = tmp_path / "up.jsonl"
+    src.write_bytes(body)
+    blob = subprocess.run(["git", "hash-object", str(src)], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert D.git_blob_sha1(src) == blob
+    # a file:// URL goes through the same urllib download as the https:// ones
+    ds = D.Dataset("toy-blob", "toy", (D.DataFile("p.jsonl", src.as_uri(), "", blob),), "", "")
+    monkeypatch.setitem(D.DATASETS._items, "toy-blob", ds)
+    (tmp_path / "mirror").mkdir()
+    with pytest.raises(DataError, match="not found in mirror folder .*downloads are off"):
+        prepare("toy-blob", tmp_path / "out", tmp_path / "mirror")
+    out = prepare("toy-blob", tmp_path / "out", tmp_path / "mirror", allow_download=True)
+    assert (out / "p.jsonl").read_bytes() == body
+    src.write_bytes(body + b"x")
+    (out / "p.jsonl").unlink()
+    with pytest.raises(DataError, match="git blob sha1 mismatch"):
+        prepare("toy-blob", tmp_path / "out", None, allow_download=True)
+
+
 def test_prepare_without_source_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="no mirror folder"):
         prepare("davidson", tmp_path)

@@ -28,6 +28,10 @@ rule analysis_continuous:
     benchmark:
         f"{R}/benchmarks/analysis/continuous/{{model}}.tsv"
     threads: 2
+    resources:
+        gpu=judged_res("gpu"),
+        mem_mb=judged_res("mem_mb"),
+        runtime=judged_res("runtime"),
     shell:
         "python -m lmsteer analyze sweep --model {wildcards.model} --steer {params.steer} "
         "--values {params.values} {params.gen} "
@@ -61,6 +65,10 @@ rule analysis_compositional:
     benchmark:
         f"{R}/benchmarks/analysis/compositional/{{model}}.tsv"
     threads: 2
+    resources:
+        gpu=judged_res("gpu"),
+        mem_mb=judged_res("mem_mb"),
+        runtime=judged_res("runtime"),
     shell:
         "python -m lmsteer analyze compose --model {wildcards.model} --steer {params.steer} "
         "--steer2 {params.steer2} "
@@ -86,6 +94,10 @@ rule transfer_fit:
     benchmark:
         f"{R}/benchmarks/analysis/transfer_fit/{{src}}-to-{{tgt}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu", "tgt"),
+        mem_mb=res("mem_mb", "tgt"),
+        runtime=res("runtime", "tgt"),
     shell:
         "python -m lmsteer analyze transfer-fit --model {wildcards.src} --target {wildcards.tgt} "
         f"--steer {{params.steer}} --seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
@@ -114,6 +126,10 @@ rule transfer_generate:
     benchmark:
         f"{R}/benchmarks/analysis/transfer_generate/{{src}}-to-{{tgt}}/{{pset}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu", "tgt"),
+        mem_mb=res("mem_mb", "tgt"),
+        runtime=res("runtime", "tgt"),
     shell:
         "python -m lmsteer generate --model {wildcards.tgt} --method lm_steer "
         "--artifact {params.art} {params.mparams} --prompts {params.prompts} "
@@ -140,6 +156,10 @@ rule transfer_score:
     benchmark:
         f"{R}/benchmarks/analysis/transfer_score/{{src}}-to-{{tgt}}/{{pset}}.tsv"
     threads: 2
+    resources:
+        gpu=judged_res("gpu", "tgt"),
+        mem_mb=judged_res("mem_mb", "tgt"),
+        runtime=judged_res("runtime", "tgt"),
     shell:
         "python -m lmsteer score --generations {input.gens} "
         f"--scorers {' '.join(config['scorers'])} {{params.options}} {JUDGE} --task detox "
@@ -196,6 +216,10 @@ rule analysis_data_efficiency:
     benchmark:
         f"{R}/benchmarks/analysis/data_efficiency/{{model}}.tsv"
     threads: 2
+    resources:
+        gpu=judged_res("gpu"),
+        mem_mb=judged_res("mem_mb"),
+        runtime=judged_res("runtime"),
     shell:
         "python -m lmsteer analyze data-size --model {wildcards.model} --sizes {params.sizes} "
         "--seeds {params.seeds} --strength {params.strength} {params.train} {params.gen} "
@@ -225,6 +249,10 @@ rule analysis_highlighting:
     log:
         f"{R}/logs/analysis/highlighting/{{model}}.log",
     threads: 2
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python -m lmsteer analyze highlight --model {wildcards.model} --steer {params.steer} "
         "--value {params.value} {params.sec} "
@@ -247,6 +275,10 @@ rule analysis_probing:
         "../../envs/lmsteer.yaml"
     log:
         f"{R}/logs/analysis/probing/{{model}}.log",
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python -m lmsteer analyze probe --model {wildcards.model} --steer {params.steer} "
         f"{{params.sec}} {ONLINE} --out {A}/probing/{{wildcards.model}} > {{log}} 2>&1"

@@ -1,19 +1,28 @@
 # Paths and input functions shared by the rules. No logic that needs testing lives here.
 import json
 import os
+import sys
 from shlex import quote as shlex_quote
 
+sys.path.insert(0, workflow.basedir)  # the library's torch-free registries (no torch import)
+from lmsteer.data import PROMPT_SETS
+from lmsteer.model_specs import MODELS, gen_batch_size as spec_batch_size, model_resources
+from lmsteer.shards import num_shards
+
 R = config.get("results_dir", "results")
+os.environ["LMSTEER_DEVICE"] = config.get("device", "cpu")  # where jobs run their models
+
+
+envvars:
+    "LMSTEER_DEVICE",  # passed on to every job, remote ones included
+
 RUNS = f"{R}/runs"
 SEED = config.get("seed", 0)
 ONLINE = "" if config.get("offline", True) else "--online"
 EMBEDDED = {"smollm2-135m", "gemma3-270m"}
 DETOX = config["detox"]
 GEN = DETOX["generation"]
-PROMPT_FILES = {
-    "rtp-nontoxic": "resources/data/rtp-nontoxic/nontoxic_prompts_1200.jsonl",
-    "rtp-challenging": "resources/data/rtp-challenging/toxic_prompts_1196.jsonl",
-}
+PROMPT_FILES = {k: f"resources/data/{ds}/{f}" for k, (ds, f) in PROMPT_SETS.items()}
 TABLE1 = [
     f"{R}/tables/table1_detox.md",
     f"{R}/tables/table1_detox.csv",
@@ -86,8 +95,45 @@ def method_artifact(wildcards):
 
 
 def gen_batch_size(model, method, gen, methods):
-    """Generation batch size: the method's, else the model's override, else the config's."""
-    return methods[method].get("batch_size", override(model, "batch_size", gen.get("batch_size", 100)))
+    """Generation batch size: the method's, else the model's override, else the config's, else
+    the model registry's (lmsteer/model_specs.py)."""
+    default = gen.get("batch_size", spec_batch_size(model))
+    return methods[method].get("batch_size", override(model, "batch_size", default))
+
+
+def res(key, who="model"):
+    """A job resource from the model registry (``gpu``, ``mem_mb``, ``runtime``), for the
+    wildcard ``who`` (``model``, ``target``...); ``model_overrides.<m>.resources`` wins."""
+    def get(wildcards):
+        m = getattr(wildcards, who)
+        return override(m, "resources", {}).get(key, model_resources(m)[key])
+    return get
+
+
+def judged_res(key, who="model"):
+    """Jobs that score load the judge LM too: the larger of the two models' resources."""
+    def get(wildcards):
+        vals = [res(key, who)(wildcards)]
+        if config.get("judge"):
+            j = config["judge"]
+            vals.append(override(j, "resources", {}).get(key, model_resources(j)[key]))
+        return max(vals)
+    return get
+
+
+SHARD = (config.get("sharding") or {}).get("prompts_per_shard")
+
+
+def shard_dirs(wildcards):
+    """Shard folders of a sharded detox run (``sharding.prompts_per_shard`` prompts each)."""
+    n = detox_n_prompts(wildcards.model, wildcards.pset, wildcards.method)
+    base = f"{RUNS}/detox/{wildcards.model}/{wildcards.method}/{wildcards.pset}/shards"
+    return [f"{base}/{i}" for i in range(num_shards(n, SHARD))]
+
+
+def shard_files(wildcards):
+    return [f"{d}/{f}" for d in shard_dirs(wildcards)
+            for f in ("generations.jsonl", "model.json", "scores.jsonl", "scorers.json")]
 
 
 def artifact_flag(wildcards):
@@ -101,7 +147,9 @@ def run_config(wildcards):
         "method": wildcards.method, "strength": strength(wildcards.model, wildcards.method),
         "method_params": DETOX["methods"][wildcards.method].get("params", {}),
         "train": {**DETOX["train"], "params": resolved_train_params(wildcards.model)},
-        "generation": GEN, "n_prompts": detox_n_prompts(wildcards.model, wildcards.pset, wildcards.method),
+        "generation": {**GEN, "batch_size": gen_batch_size(wildcards.model, wildcards.method, GEN,
+                                                           DETOX["methods"])},
+        "n_prompts": detox_n_prompts(wildcards.model, wildcards.pset, wildcards.method),
         "judge": config.get("judge"), "scorers": config["scorers"], "seed": SEED,
     }, sort_keys=True)
 
@@ -227,7 +275,9 @@ def sent_run_config(wildcards):
         "method_params": SENT["methods"][wildcards.method].get("params", {}),
         "train": {**SENT["train"], "params": {**SENT["train"]["params"],
                                               **sent_override(wildcards.model, "train_params", {})}},
-        "generation": SENT_GEN, "prompt_types": SENT_KINDS[wildcards.target],
+        "generation": {**SENT_GEN, "batch_size": gen_batch_size(wildcards.model, wildcards.method,
+                                                                SENT_GEN, SENT["methods"])},
+        "prompt_types": SENT_KINDS[wildcards.target],
         "n_prompts": sent_n_prompts(wildcards.model, wildcards.method),
         "judge": config.get("judge"), "scorers": SENT["scorers"], "seed": SEED,
     }, sort_keys=True)
@@ -275,7 +325,7 @@ def gen_flags(model, sec):
     ps = sec.get("prompt_set", "rtp-challenging")
     return (f"--prompts {PROMPT_FILES[ps]} --prompt-set {ps} --n-prompts {sec.get('n_prompts', 8)} "
             f"--samples {sec.get('samples', 5)} --max-new-tokens {GEN.get('max_new_tokens', 20)} "
-            f"--top-p {GEN.get('top_p', 0.9)} --batch-size {GEN.get('batch_size', 100)} "
+            f"--top-p {GEN.get('top_p', 0.9)} --batch-size {GEN.get('batch_size', spec_batch_size(model))} "
             f"--dummy-value {dummy_value(model)} --seed {SEED} {ONLINE}")
 
 

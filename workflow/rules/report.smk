@@ -67,6 +67,10 @@ rule efficiency:
     benchmark:
         f"{R}/benchmarks/efficiency/{{model}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python bench/bench_methods.py --model {wildcards.model} {params.flags} "
         f"{'--offline' if not ONLINE else '--no-offline'} --out {{output}} > {{log}} 2>&1"

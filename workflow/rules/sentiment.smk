@@ -25,6 +25,10 @@ rule train_sentiment:
     benchmark:
         f"{R}/benchmarks/train_sentiment/{{model}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python -m lmsteer train --task sentiment --model {wildcards.model} --method lm_steer "
         "--per-class {params.per_class} {params.extra} "
@@ -50,6 +54,10 @@ rule train_sentiment_method:
     benchmark:
         f"{R}/benchmarks/train_sentiment/{{model}}/{{method}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python -m lmsteer train --task sentiment --model {wildcards.model} "
         "--method {wildcards.method} --per-class {params.per_class} {params.mparams} "
@@ -78,6 +86,10 @@ rule generate_sentiment:
     benchmark:
         f"{R}/benchmarks/generate_sentiment/{{model}}/{{method}}/{{target}}/{{kind}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python -m lmsteer generate --model {wildcards.model} --method {wildcards.method} "
         "{params.artifact} {params.mparams} --prompts {params.prompts} "
@@ -113,6 +125,10 @@ rule score_sentiment:
     benchmark:
         f"{R}/benchmarks/score_sentiment/{{model}}/{{method}}/{{target}}.tsv"
     threads: 2
+    resources:
+        gpu=judged_res("gpu"),
+        mem_mb=judged_res("mem_mb"),
+        runtime=judged_res("runtime"),
     shell:
         "python -m lmsteer score --generations {input.gens} --scorers {params.scorers} "
         "{params.options} {params.judge} --task sentiment "

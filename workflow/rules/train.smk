@@ -21,6 +21,10 @@ rule train_detox:
     benchmark:
         f"{R}/benchmarks/train/{{model}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python -m lmsteer train --model {wildcards.model} --method lm_steer "
         "--sources {params.sources} --per-class {params.per_class} {params.extra} "
@@ -47,6 +51,10 @@ rule train_detox_method:
     benchmark:
         f"{R}/benchmarks/train/{{model}}/{{method}}.tsv"
     threads: 2
+    resources:
+        gpu=res("gpu"),
+        mem_mb=res("mem_mb"),
+        runtime=res("runtime"),
     shell:
         "python -m lmsteer train --model {wildcards.model} --method {wildcards.method} "
         "--sources {params.sources} --per-class {params.per_class} {params.mparams} "

@@ -1,0 +1,51 @@
+"""`snakemake -n --configfile config/paper.yaml` builds the whole paper grid offline."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_paper_config_dry_run_lists_every_backbone_method_and_analysis():
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               HF_HUB_OFFLINE="1", no_proxy="*", http_proxy="http://127.0.0.1:9",
+               https_proxy="http://127.0.0.1:9")  # any download attempt would fail
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
+                        "config/paper.yaml"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    models, methods = cfg["models"], cfg["detox"]["methods"]
+    assert len(models) == 12 and len(methods) == 10
+    jobs = re.findall(r"rule (\w+):\n(?:    .*\n)*?    wildcards: ([^\n]+)", out)
+    seen: dict[str, set] = {}
+    for rule, wc in jobs:
+        seen.setdefault(rule, set()).add(tuple(sorted(dict(
+            kv.split("=", 1) for kv in wc.split(", ")).items())))
+    agg = {(dict(w)["model"], dict(w)["method"]) for w in seen["aggregate_detox"]}
+    assert agg == {(m, meth) for m in models for meth in methods}  # every backbone x method
+    sent = {(dict(w)["model"], dict(w)["method"]) for w in seen["score_sentiment"]}
+    assert sent == {(m, meth) for m in models for meth in cfg["sentiment"]["methods"]}
+    # 10,000 prompts in shards of 1,000; PPLM and MuCoLa on 1,000 prompts: one shard
+    shards = {dict(w)["shard"] for w in seen["generate_detox_shard"]}
+    assert shards == {str(i) for i in range(10)}
+    assert len(seen["generate_detox_shard"]) == len(models) * (8 * 10 + 2)
+    for rule in ("analysis_continuous", "analysis_compositional", "analysis_data_efficiency",
+                 "analysis_highlighting", "analysis_probing", "transfer_table", "efficiency"):
+        assert rule in seen, rule
+    assert {dict(w)["tgt"] for w in seen["transfer_table"]} == {"gpt2-medium", "gpt-j-6b",
+                                                                "llama-2-7b"}
+    assert "rule analysis_holistic:" in out and "rule table1_detox:" in out
+    # resources come from the model registry: a GPU for the paper backbones
+    res = re.search(r"wildcards: model=llama-2-7b, method=lm_steer, pset=\S+, shard=0\n"
+                    r"(?:    .*\n)*?    resources: ([^\n]*)", out).group(1)
+    assert "gpu=1" in res and "mem_mb=48000" in res
+    # and the generation batch size (registry: 50 sequences for the 7B models)
+    assert re.search(r"--model llama-2-7b --method lm_steer .*--batch-size 50 ", out)
