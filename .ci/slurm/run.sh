@@ -16,10 +16,9 @@ rm -rf "$out"
 log=$STATE/snakemake.log
 echo "[slurm-ci] snakemake --executor slurm on config/ci.yaml (log: $log)"
 set +e
-snakemake --profile profiles/slurm --configfile config/ci.yaml .ci/slurm/ci-slurm.yaml \
-  --default-resources slurm_account=ci slurm_partition=ci mem_mb=3000 runtime=30 gpu=0 \
-  --max-threads 1 --jobs 4 --slurm-init-seconds-before-status-checks 2 \
-  --slurm-status-command sacct --keep-going --retries 0 > "$log" 2>&1
+# shellcheck disable=SC2046  # the flags file holds one flag and its values per line
+snakemake $(cat .ci/slurm/flags) --configfile config/ci.yaml .ci/slurm/ci-slurm.yaml \
+  > "$log" 2>&1
 rc=$?
 set -e
 grep -E "SLURM jobid|Finished job|Error|error" "$log" | sed 's/^/  /' | tail -400

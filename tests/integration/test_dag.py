@@ -1,4 +1,8 @@
-"""The real DAG on config/ci.yaml (SmolLM2-135M, minutes), plus `snakemake --lint`."""
+"""The real DAG on config/ci.yaml (SmolLM2-135M, minutes), plus `snakemake --lint`.
+
+With ``LMSTEER_TEST_SLURM=1`` (set by .ci/run after .ci/slurm/up.sh stood up a one-node
+cluster) the same DAG runs through ``--executor slurm`` (profiles/slurm, .ci/slurm/flags) with
+one prompt per shard (.ci/slurm/ci-slurm.yaml), and sacct must show every job COMPLETED."""
 from __future__ import annotations
 
 import json
@@ -11,6 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
+SLURM = os.environ.get("LMSTEER_TEST_SLURM") == "1"
+CONFIGS = ["--configfile", "config/ci.yaml"] + ([".ci/slurm/ci-slurm.yaml"] if SLURM else [])
+RUN = ((ROOT / ".ci/slurm/flags").read_text().split() if SLURM
+       else ["--profile", "profiles/default"])
 
 
 def _snakemake(*args: str) -> subprocess.CompletedProcess:
@@ -21,11 +29,25 @@ def _snakemake(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data").is_dir(),
                     reason="config/ci.yaml reads the data mirror at ../shared/data")
-def test_ci_dag_end_to_end():
-    r = _snakemake("--profile", "profiles/default", "--configfile", "config/ci.yaml",
-                   "--forceall")
+def test_ci_dag_end_to_end(tmp_path):
+    start = subprocess.run(["date", "+%Y-%m-%dT%H:%M:%S"], capture_output=True, text=True
+                           ).stdout.strip()
+    r = _snakemake(*RUN, *CONFIGS, "--forceall")
     assert r.returncode == 0, r.stderr[-4000:]
-    out = ROOT / "results" / "ci"
+    out = ROOT / "results" / ("ci-slurm" if SLURM else "ci")
+    if SLURM:  # every submitted job COMPLETED in sacct; every record merged from its shards
+        (tmp_path / "snakemake.log").write_text(r.stdout + r.stderr)
+        sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-S", start, "-o",
+                                "JobID,JobName%60,State,ExitCode,Elapsed"],
+                               capture_output=True, text=True, check=True).stdout
+        (tmp_path / "sacct.txt").write_text(sacct)
+        print(sacct)  # the job ids and states, in the CI log with -rA / on failure
+        c = subprocess.run([sys.executable, ".ci/slurm/check.py", "--results", str(out),
+                            "--sacct", str(tmp_path / "sacct.txt"), "--snakemake-log",
+                            str(tmp_path / "snakemake.log")], cwd=ROOT, capture_output=True,
+                           text=True)
+        sys.stdout.write(c.stdout)
+        assert c.returncode == 0, c.stdout
     table = (out / "tables" / "table1_detox.md").read_text()
     for needle in ("smollm2-135m", "lm_steer", "original", "rtp-challenging", "rtp-nontoxic",
                    "jigsaw-bilstm", "profanity-check"):
@@ -51,10 +73,9 @@ def test_ci_dag_end_to_end():
     assert (out / "figures" / "table2_sentiment.png").stat().st_size > 5000
     srecs = {p.parent.relative_to(out / "runs" / "sentiment").as_posix():
              json.loads(p.read_text()) for p in (out / "runs" / "sentiment").rglob("record.json")}
-    assert sorted(srecs) == ["smollm2-135m/dexperts/negative", "smollm2-135m/dexperts/positive",
-                             "smollm2-135m/lm_steer/negative", "smollm2-135m/lm_steer/positive",
-                             "smollm2-135m/original/none", "smollm2-135m/pplm/negative",
-                             "smollm2-135m/pplm/positive"]
+    assert sorted(srecs) == ["smollm2-135m/original/none"] + [
+        f"smollm2-135m/{m}/{t}" for m in ("dexperts", "lm_steer", "mucola", "pplm", "prompting",
+                                          "soft_blacklist") for t in ("negative", "positive")]
     assert srecs["smollm2-135m/dexperts/negative"]["strength"] == -3.2
     assert srecs["smollm2-135m/lm_steer/positive"]["strength"] == 5
     assert srecs["smollm2-135m/lm_steer/negative"]["strength"] == -5
@@ -94,11 +115,11 @@ def test_ci_dag_end_to_end():
     for ext in board:
         (out / f"leaderboard.{ext}").unlink()
     r = _snakemake("leaderboard", "--profile", "profiles/default",  # target first:
-                   "--configfile", "config/ci.yaml")  # --configfile takes several values
+                   *CONFIGS)  # --configfile takes several values
     assert r.returncode == 0, r.stderr[-4000:]
     assert {ext: (out / f"leaderboard.{ext}").read_bytes() for ext in board} == board
     # the HTML report bundles the tables, figures and leaderboard
-    r = _snakemake("--configfile", "config/ci.yaml", "--report", str(out / "report.html"))
+    r = _snakemake(*CONFIGS, "--report", str(out / "report.html"))
     assert r.returncode == 0, r.stderr[-4000:]
     html = (out / "report.html").read_text()
     for name in ("table1_detox.png", "table2_sentiment.png", "leaderboard.html",
