@@ -48,6 +48,10 @@ class _FineTuned(Method):
         self._n_params = sum(p.numel() for p in params.values())
         return {"texts": len(texts), "losses": losses}
 
+    def num_trainable_parameters(self) -> int:
+        """Tuned weights (set by fit or load; DAPT, DExperts, GeDi)."""
+        return getattr(self, "_n_params", 0)
+
 
 @METHODS.register("dapt")
 class DAPT(_FineTuned):
@@ -86,9 +90,6 @@ class DAPT(_FineTuned):
             raise LMSteerError(f"dapt was not trained towards {direction} (params.directions)")
         with swapped(model, self.tensors[direction]):
             yield
-
-    def num_trainable_parameters(self) -> int:
-        return getattr(self, "_n_params", 0)
 
 
 @METHODS.register("dexperts")
@@ -137,6 +138,3 @@ class DExperts(_FineTuned):
 
         with patched_forward(model, make):
             yield
-
-    def num_trainable_parameters(self) -> int:
-        return getattr(self, "_n_params", 0)

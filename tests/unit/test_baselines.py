@@ -188,3 +188,7 @@ def test_gedi_posterior_steers_both_ways(tiny_llama, tmp_path):
     assert len(rows) == 6 and {r["method"] for r in rows} == {"gedi"}
     with m.control(model, 0.0):  # strength 0: exactly the base model
         assert _next_logprobs(model, tok, "you are a", [" kind"])[0] == pytest.approx(kind0)
+    # its tuned blocks count as trainable parameters (the efficiency table reads this)
+    fresh = get_method("gedi", **FT)
+    fresh.load(model, tok, tmp_path)
+    assert fresh.num_trainable_parameters() == m.num_trainable_parameters() > 0
