@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from lmsteer.errors import LMSteerError, TrainingError
 from lmsteer.io import atomic_path
+from lmsteer.models import model_device
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def lm_loss(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int) -
     tok.padding_side = "right"
     try:
         enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True,
-                  max_length=max_length).to(next(model.parameters()).device)
+                  max_length=max_length).to(model_device(model))
     finally:
         tok.padding_side = side
     logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits

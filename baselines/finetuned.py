@@ -21,6 +21,7 @@ from torch import nn
 from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
+from lmsteer.models import model_device
 
 from .logits import patched_forward
 from .finetune import (finetune, load_tensors, save_tensors, swapped, top_block_parameters,
@@ -118,7 +119,7 @@ class DExperts(_FineTuned):
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
         alpha = torch.as_tensor(strength, dtype=torch.float32,
-                                device=next(model.parameters()).device)
+                                device=model_device(model))
         caches: dict[str, Any] = {}
 
         def make(original: Callable) -> Callable:

@@ -25,6 +25,7 @@ from torch import nn
 from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS
+from lmsteer.models import model_device
 
 from .finetune import finetune, load_tensors, save_tensors, top_block_parameters, tuned_copy
 from .finetuned import _FineTuned
@@ -40,7 +41,7 @@ def _seq_logprob(cclm: nn.Module, tok: Any, code: str, texts: list[str], max_len
     tok.padding_side = "right"
     try:
         enc = tok([f"{code} {t}" for t in texts], return_tensors="pt", padding=True,
-                  truncation=True, max_length=max_length).to(next(cclm.parameters()).device)
+                  truncation=True, max_length=max_length).to(model_device(cclm))
     finally:
         tok.padding_side = side
     n_code = len(tok(code, add_special_tokens=False)["input_ids"])
@@ -91,7 +92,7 @@ class GeDi(_FineTuned):
             raise LMSteerError("gedi needs the folder its fit wrote")
         tensors = load_tensors(Path(artifact_dir) / "cclm.safetensors", model)
         self.cclm = tuned_copy(model, tensors)
-        dev = next(model.parameters()).device
+        dev = model_device(model)
         self.code_ids = [torch.tensor(tok(c, add_special_tokens=False)["input_ids"], device=dev)
                          for c in self.codes()]
         self._n_params = sum(t.numel() for t in tensors.values())
@@ -113,7 +114,7 @@ class GeDi(_FineTuned):
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
         omega = torch.as_tensor(strength, dtype=torch.float32,
-                                device=next(model.parameters()).device)
+                                device=model_device(model))
         st: dict[str, Any] = {}
 
         def make(original: Callable) -> Callable:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from lmsteer.methods import Method
+from lmsteer.models import model_device
 
 
 @contextlib.contextmanager
@@ -42,7 +43,7 @@ class ForwardWrapperMethod(Method):
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength: float | torch.Tensor) -> Iterator[None]:
-        s = torch.as_tensor(strength, dtype=torch.float32, device=next(model.parameters()).device)
+        s = torch.as_tensor(strength, dtype=torch.float32, device=model_device(model))
 
         def make(original: Callable) -> Callable:
             def forward(*args: Any, **kwargs: Any):

@@ -31,6 +31,7 @@ from torch import nn
 
 from lmsteer.generate import decode_new, sample_ids
 from lmsteer.methods import METHODS
+from lmsteer.models import model_device
 
 from .kvcache import build_cache, cache_tensors
 from .finetune import only_trainable
@@ -58,7 +59,7 @@ class MuCoLa(_ProbeMethod):
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
         self._strength = torch.as_tensor(strength, dtype=torch.float32,
-                                         device=next(model.parameters()).device)
+                                         device=model_device(model))
         self.probe.to(self._strength.device)
         try:
             yield

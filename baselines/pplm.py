@@ -31,6 +31,7 @@ from torch import nn
 from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
+from lmsteer.models import model_device
 
 from .finetune import only_trainable
 from .logits import patched_forward
@@ -136,7 +137,7 @@ class PPLM(_ProbeMethod):
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
         s0 = torch.as_tensor(strength, dtype=torch.float32,
-                             device=next(model.parameters()).device)
+                             device=model_device(model))
         self.probe.to(s0.device)
         st: dict[str, Any] = {}
 

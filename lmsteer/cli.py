@@ -114,7 +114,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
 
 
 def cmd_score(a: argparse.Namespace) -> None:
-    from .evaluate import evaluate, score_rows_of, score_samples
+    from .evaluate import check_one_run, evaluate, score_rows_of, score_samples
     from .io import read_jsonl, write_json, write_jsonl
     from .models import load_model
     from .results import now
@@ -127,8 +127,7 @@ def cmd_score(a: argparse.Namespace) -> None:
         if not part:
             raise LMSteerError(f"{g}: no generations")
         rows += part
-    if len({(r["model"], r["method"], r["strength"]) for r in rows}) > 1:
-        raise LMSteerError("generation files mix models, methods or strengths; score them apart")
+    check_one_run(rows, "generation files")
     judge = None
     if a.judge:
         jm, jt = load_model(a.judge, offline=not a.online, dtype=a.judge_dtype)

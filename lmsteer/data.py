@@ -132,6 +132,12 @@ def _checksum(path: Path, f: DataFile) -> tuple[str, str, str]:
     return "git blob sha1", f.git_sha1, git_blob_sha1(path)
 
 
+def _matches(path: Path, f: DataFile) -> bool:
+    """Whether ``path`` holds the recorded version of ``f`` (its checksum, computed once)."""
+    _, expected, got = _checksum(path, f)
+    return got == expected
+
+
 def _check(path: Path, f: DataFile, origin: str) -> None:
     kind, expected, got = _checksum(path, f)
     if got != expected:
@@ -147,7 +153,7 @@ def prepare(name: str, out_root: Path, mirror: Path | None = None,
     out = Path(out_root) / name
     for f in ds.files:
         dest = out / f.path
-        if dest.is_file() and _checksum(dest, f)[1] == _checksum(dest, f)[2]:
+        if dest.is_file() and _matches(dest, f):
             continue
         src = Path(mirror) / ds.mirror_dir / f.path if mirror is not None else None
         with atomic_path(dest) as tmp:

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import metrics as M
+from .errors import DataError
 from .scoring import get_scorer
 from .scoring.diversity import distinct_n
 from .scoring.fluency import conditional_perplexity
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 def prompt_key(row: dict) -> tuple:
     """A prompt's identity across files: (prompt set, prompt id)."""
     return row.get("prompt_set", ""), row["prompt_id"]
+
+
+def check_one_run(rows: Sequence[dict], what: str) -> None:
+    """Refuse generations of several models, methods or strengths: one record is one run."""
+    if len({(r["model"], r["method"], r["strength"]) for r in rows}) > 1:
+        raise DataError(f"{what} mix models, methods or strengths; keep runs apart")
 
 
 def group_by_prompt(rows: Sequence[dict], values: Sequence[float]) -> list[list[float]]:

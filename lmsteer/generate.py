@@ -9,6 +9,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .methods import Method
+from .models import model_device
 from .sampling import sample_top_p
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_toke
     Returns the new token ids (B, n_new), pad after an end-of-sequence token. Sampling is exact
     top-p (:func:`sample_top_p`), seeded by ``seed``; ``greedy`` takes the argmax (for tests).
     """
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     enc = tok(list(texts), return_tensors="pt", padding=True).to(dev)
     ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, T)
     gen = torch.Generator(device=dev).manual_seed(seed)

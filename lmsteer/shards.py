@@ -50,7 +50,7 @@ def merge_shards(dirs: Sequence[Path]) -> tuple[list[dict], list[dict], dict, di
     """Concatenate shard folders (in the given order) -> (generations, score rows, scorer
     descriptions, model info); refuses shards of different models, methods or scorers, and
     prompts that occur in two shards."""
-    from .evaluate import prompt_key
+    from .evaluate import check_one_run, prompt_key
 
     if not dirs:
         raise LMSteerError("no shards to merge")
@@ -75,8 +75,7 @@ def merge_shards(dirs: Sequence[Path]) -> tuple[list[dict], list[dict], dict, di
         rows += g
         scores += s
         described, info = desc, info or inf
-    if len({(r["model"], r["method"], r["strength"]) for r in rows}) > 1:
-        raise DataError("shards mix models, methods or strengths")
+    check_one_run(rows, "shards")
     return rows, scores, described, info
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .errors import TrainingError
 from .io import atomic_path, write_json
+from .models import model_device
 from .steer import Steer, SteerConfig, apply_final_logit_transform, output_matrix_sha256
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def cache_hidden_states(model: nn.Module, tok: Any, texts: Sequence[str], max_le
         for i in tqdm(range(0, len(texts), batch_size), desc="cache hidden states",
                       disable=not progress, leave=False):
             enc = tok(list(texts[i:i + batch_size]), return_tensors="pt", padding=True,
-                      truncation=True, max_length=max_length).to(next(model.parameters()).device)
+                      truncation=True, max_length=max_length).to(model_device(model))
             h = base(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
                      ).last_hidden_state  # (B, T, d)
             for r in range(h.shape[0]):

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ..models import model_device
 from ..steer import Steer
 
 
@@ -45,7 +46,7 @@ def token_shifts(model: Any, tok: Any, steer: Steer, text: str, values: Sequence
     """Character offsets of ``text``'s tokens and ``log p_steered - log p_plain`` of each
     (0 for the first token, which nothing predicts). ``steer`` must be attached to ``model``."""
     enc = tok(text, return_tensors="pt", return_offsets_mapping=True)
-    ids = enc["input_ids"].to(next(model.parameters()).device)  # (1, T)
+    ids = enc["input_ids"].to(model_device(model))  # (1, T)
     offsets = [tuple(o) for o in enc["offset_mapping"][0].tolist()]
     steer.set_values(None)
     plain = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)  # (T-1, V)

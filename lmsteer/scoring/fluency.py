@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..models import model_device
 from ..steer import apply_final_logit_transform
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def conditional_perplexity(model: Any, tok: Any, prompts: Sequence[str],
             ids[r, :len(f)] = torch.tensor(f)
             mask[r, :len(f)] = 1
             target_mask[r, min(len(p), len(f)):len(f)] = True
-        dev = next(model.parameters()).device
+        dev = model_device(model)
         ids, mask, target_mask = ids.to(dev), mask.to(dev), target_mask.to(dev)
         hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
         tm = target_mask[:, 1:]  # (B, T-1): positions whose next token is a continuation token

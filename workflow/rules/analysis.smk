@@ -29,9 +29,7 @@ rule analysis_continuous:
         f"{R}/benchmarks/analysis/continuous/{{model}}.tsv"
     threads: 2
     resources:
-        gpu=judged_res("gpu"),
-        mem_mb=judged_res("mem_mb"),
-        runtime=judged_res("runtime"),
+        **job_resources(judged=True),
     shell:
         "python -m lmsteer analyze sweep --model {wildcards.model} --steer {params.steer} "
         "--values {params.values} {params.gen} "
@@ -66,9 +64,7 @@ rule analysis_compositional:
         f"{R}/benchmarks/analysis/compositional/{{model}}.tsv"
     threads: 2
     resources:
-        gpu=judged_res("gpu"),
-        mem_mb=judged_res("mem_mb"),
-        runtime=judged_res("runtime"),
+        **job_resources(judged=True),
     shell:
         "python -m lmsteer analyze compose --model {wildcards.model} --steer {params.steer} "
         "--steer2 {params.steer2} "
@@ -95,9 +91,7 @@ rule transfer_fit:
         f"{R}/benchmarks/analysis/transfer_fit/{{src}}-to-{{tgt}}.tsv"
     threads: 2
     resources:
-        gpu=res("gpu", "tgt"),
-        mem_mb=res("mem_mb", "tgt"),
-        runtime=res("runtime", "tgt"),
+        **job_resources("tgt"),
     shell:
         "python -m lmsteer analyze transfer-fit --model {wildcards.src} --target {wildcards.tgt} "
         f"--steer {{params.steer}} --seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
@@ -127,9 +121,7 @@ rule transfer_generate:
         f"{R}/benchmarks/analysis/transfer_generate/{{src}}-to-{{tgt}}/{{pset}}.tsv"
     threads: 2
     resources:
-        gpu=res("gpu", "tgt"),
-        mem_mb=res("mem_mb", "tgt"),
-        runtime=res("runtime", "tgt"),
+        **job_resources("tgt"),
     shell:
         "python -m lmsteer generate --model {wildcards.tgt} --method lm_steer "
         "--artifact {params.art} {params.mparams} --prompts {params.prompts} "
@@ -157,9 +149,7 @@ rule transfer_score:
         f"{R}/benchmarks/analysis/transfer_score/{{src}}-to-{{tgt}}/{{pset}}.tsv"
     threads: 2
     resources:
-        gpu=judged_res("gpu", "tgt"),
-        mem_mb=judged_res("mem_mb", "tgt"),
-        runtime=judged_res("runtime", "tgt"),
+        **job_resources("tgt", judged=True),
     shell:
         "python -m lmsteer score --generations {input.gens} "
         f"--scorers {' '.join(config['scorers'])} {{params.options}} {JUDGE} --task detox "
@@ -217,9 +207,7 @@ rule analysis_data_efficiency:
         f"{R}/benchmarks/analysis/data_efficiency/{{model}}.tsv"
     threads: 2
     resources:
-        gpu=judged_res("gpu"),
-        mem_mb=judged_res("mem_mb"),
-        runtime=judged_res("runtime"),
+        **job_resources(judged=True),
     shell:
         "python -m lmsteer analyze data-size --model {wildcards.model} --sizes {params.sizes} "
         "--seeds {params.seeds} --strength {params.strength} {params.train} {params.gen} "
@@ -250,9 +238,7 @@ rule analysis_highlighting:
         f"{R}/logs/analysis/highlighting/{{model}}.log",
     threads: 2
     resources:
-        gpu=res("gpu"),
-        mem_mb=res("mem_mb"),
-        runtime=res("runtime"),
+        **job_resources(),
     shell:
         "python -m lmsteer analyze highlight --model {wildcards.model} --steer {params.steer} "
         "--value {params.value} {params.sec} "
@@ -276,9 +262,7 @@ rule analysis_probing:
     log:
         f"{R}/logs/analysis/probing/{{model}}.log",
     resources:
-        gpu=res("gpu"),
-        mem_mb=res("mem_mb"),
-        runtime=res("runtime"),
+        **job_resources(),
     shell:
         "python -m lmsteer analyze probe --model {wildcards.model} --steer {params.steer} "
         f"{{params.sec}} {ONLINE} --out {A}/probing/{{wildcards.model}} > {{log}} 2>&1"

@@ -101,24 +101,29 @@ def gen_batch_size(model, method, gen, methods):
     return methods[method].get("batch_size", override(model, "batch_size", default))
 
 
+def model_res(model, key):
+    """A job resource of ``model`` (``gpu``, ``mem_mb``, ``runtime``): its
+    ``model_overrides.<m>.resources`` entry, else the model registry's."""
+    return override(model, "resources", {}).get(key, model_resources(model)[key])
+
+
 def res(key, who="model"):
-    """A job resource from the model registry (``gpu``, ``mem_mb``, ``runtime``), for the
-    wildcard ``who`` (``model``, ``target``...); ``model_overrides.<m>.resources`` wins."""
-    def get(wildcards):
-        m = getattr(wildcards, who)
-        return override(m, "resources", {}).get(key, model_resources(m)[key])
-    return get
+    """Input function: ``model_res`` of the model in the wildcard ``who`` (``model``, ``tgt``)."""
+    return lambda wildcards: model_res(getattr(wildcards, who), key)
 
 
 def judged_res(key, who="model"):
     """Jobs that score load the judge LM too: the larger of the two models' resources."""
     def get(wildcards):
-        vals = [res(key, who)(wildcards)]
-        if config.get("judge"):
-            j = config["judge"]
-            vals.append(override(j, "resources", {}).get(key, model_resources(j)[key]))
-        return max(vals)
+        j = config.get("judge")
+        return max([res(key, who)(wildcards)] + ([model_res(j, key)] if j else []))
     return get
+
+
+def job_resources(who="model", judged=False):
+    """A rule's ``resources``: gpu, mem_mb and runtime of the job's model (and judge)."""
+    get = judged_res if judged else res
+    return {key: get(key, who) for key in ("gpu", "mem_mb", "runtime")}
 
 
 SHARD = (config.get("sharding") or {}).get("prompts_per_shard")

@@ -69,7 +69,7 @@ rule efficiency:
     threads: 2
     resources:
         gpu=res("gpu"),
-        mem_mb=lambda w: 4 * res("mem_mb")(w),  # every method's models at once (8 GB on SmolLM2)
+        mem_mb=lambda w: 4 * model_res(w.model, "mem_mb"),  # every method's models at once (8 GB on SmolLM2)
         runtime=res("runtime"),
     shell:
         "python bench/bench_methods.py --model {wildcards.model} {params.flags} "

@@ -13,8 +13,7 @@ SCORE_SHELL = (
     "python -m lmsteer score --generations {input.gens} --scorers {params.scorers} "
     "{params.options} {params.judge} --task detox --prompt-set {wildcards.pset} "
 )
-SCORE_RESOURCES = dict(gpu=judged_res("gpu"), mem_mb=judged_res("mem_mb"),
-                       runtime=judged_res("runtime"))
+SCORE_RESOURCES = job_resources(judged=True)
 
 if not SHARD:
 

@@ -26,9 +26,7 @@ rule train_sentiment:
         f"{R}/benchmarks/train_sentiment/{{model}}.tsv"
     threads: 2
     resources:
-        gpu=res("gpu"),
-        mem_mb=res("mem_mb"),
-        runtime=res("runtime"),
+        **job_resources(),
     shell:
         "python -m lmsteer train --task sentiment --model {wildcards.model} --method lm_steer "
         "--per-class {params.per_class} {params.extra} "
@@ -55,9 +53,7 @@ rule train_sentiment_method:
         f"{R}/benchmarks/train_sentiment/{{model}}/{{method}}.tsv"
     threads: 2
     resources:
-        gpu=res("gpu"),
-        mem_mb=res("mem_mb"),
-        runtime=res("runtime"),
+        **job_resources(),
     shell:
         "python -m lmsteer train --task sentiment --model {wildcards.model} "
         "--method {wildcards.method} --per-class {params.per_class} {params.mparams} "
@@ -87,9 +83,7 @@ rule generate_sentiment:
         f"{R}/benchmarks/generate_sentiment/{{model}}/{{method}}/{{target}}/{{kind}}.tsv"
     threads: 2
     resources:
-        gpu=res("gpu"),
-        mem_mb=res("mem_mb"),
-        runtime=res("runtime"),
+        **job_resources(),
     shell:
         "python -m lmsteer generate --model {wildcards.model} --method {wildcards.method} "
         "{params.artifact} {params.mparams} --prompts {params.prompts} "
@@ -126,9 +120,7 @@ rule score_sentiment:
         f"{R}/benchmarks/score_sentiment/{{model}}/{{method}}/{{target}}.tsv"
     threads: 2
     resources:
-        gpu=judged_res("gpu"),
-        mem_mb=judged_res("mem_mb"),
-        runtime=judged_res("runtime"),
+        **job_resources(judged=True),
     shell:
         "python -m lmsteer score --generations {input.gens} --scorers {params.scorers} "
         "{params.options} {params.judge} --task sentiment "

@@ -22,9 +22,7 @@ rule train_detox:
         f"{R}/benchmarks/train/{{model}}.tsv"
     threads: 2
     resources:
-        gpu=res("gpu"),
-        mem_mb=res("mem_mb"),
-        runtime=res("runtime"),
+        **job_resources(),
     shell:
         "python -m lmsteer train --model {wildcards.model} --method lm_steer "
         "--sources {params.sources} --per-class {params.per_class} {params.extra} "
@@ -52,9 +50,7 @@ rule train_detox_method:
         f"{R}/benchmarks/train/{{model}}/{{method}}.tsv"
     threads: 2
     resources:
-        gpu=res("gpu"),
-        mem_mb=res("mem_mb"),
-        runtime=res("runtime"),
+        **job_resources(),
     shell:
         "python -m lmsteer train --model {wildcards.model} --method {wildcards.method} "
         "--sources {params.sources} --per-class {params.per_class} {params.mparams} "
