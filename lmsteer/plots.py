@@ -69,44 +69,68 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
-_TARGET_COLOURS = {"negative": "#c0504d", "none": "#8c8c8c", "positive": "#4f9a4f"}
+_KIND_STYLE = {"positive": ("#4f9a4f", "^"), "neutral": ("#5b6fb5", "o"),
+               "negative": ("#c0504d", "v")}  # prompt type -> colour, marker
+
+
+def _sentiment_panel(ax: plt.Axes, runs: Sequence[dict], baseline: dict | None, sc: str,
+                     kinds: Sequence[str]) -> None:
+    """One target: a row per method (the original on top), % positive per prompt type in
+    ``kinds`` with its 95% CI; dashed lines: the original LM on the same prompts."""
+    rows = ([baseline] if baseline else []) + list(runs)
+    for y, rec in enumerate(rows):
+        for k, kind in enumerate(kinds):
+            e = rec["metrics"].get(f"positivity/{sc}/sentiment-{kind}")
+            if not e:
+                continue
+            colour, marker = _KIND_STYLE[kind]
+            m = 100 * e["mean"]
+            ax.errorbar(m, y + (k - (len(kinds) - 1) / 2) * 0.22,
+                        xerr=[[m - 100 * e["ci_low"]], [100 * e["ci_high"] - m]], fmt=marker,
+                        color=colour, ms=6, capsize=2, lw=1.2,
+                        label=f"{kind} prompts" if y == 0 else None)
+            if rec is baseline:
+                ax.axvline(m, color=colour, ls="--", lw=0.8, alpha=0.6)
+    per_type = [r["n_prompts"] // len(r["prompt_set"].split("+")) for r in rows]
+    ax.set_yticks(range(len(rows)), [
+        f"{r['method']} ({r.get('strength') or 0:+g})"
+        + (f"\n{n} prompt{'s' * (n != 1)}/type" if n < max(per_type) else "")
+        for r, n in zip(rows, per_type)], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% positive continuations")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False)
 
 
 def sentiment_figure(records: Sequence[dict], path: Path) -> None:
-    """Positivity % (95% CI) per prompt type, one panel per backbone x scorer, one bar per run
-    (method and target); prompt types a run does not use are left empty, as in Table 2."""
+    """Write :func:`sentiment_plot` of ``records`` to ``path`` (PNG)."""
+    _save(sentiment_plot(records), path)
+
+
+def sentiment_plot(records: Sequence[dict]) -> plt.Figure:
+    """Table 2 as dot plots: per backbone x scorer, one panel per target (towards negative /
+    positive), a row per method with % positive (95% CI) on the prompt types that target uses,
+    the original LM on top and as dashed reference lines."""
     scorers = sorted({s for r in records for s in sentiment_scorers(r)})
     models = sorted({r["backbone"] for r in records})
-    fig, axes = plt.subplots(len(scorers), len(models), squeeze=False,
-                             figsize=(5 * len(models) + 1, 3.8 * len(scorers)))
-    x = np.arange(len(SENTIMENT_PROMPTS))
-    for sc, row in zip(scorers, axes):
-        for model, ax in zip(models, row):
-            runs = sorted((r for r in records if r["backbone"] == model),
-                          key=sentiment_sort_key)
-            width = 0.8 / max(len(runs), 1)
-            for j, rec in enumerate(runs):
-                means, errs = [], [[], []]
-                for kind in SENTIMENT_PROMPTS:
-                    e = rec["metrics"].get(f"positivity/{sc}/sentiment-{kind}")
-                    m = 100 * e["mean"] if e else np.nan
-                    means.append(m)
-                    errs[0].append(m - 100 * e["ci_low"] if e else 0)
-                    errs[1].append(100 * e["ci_high"] - m if e else 0)
-                label = f"{rec['method']} ({sentiment_target(rec.get('strength'))}, " \
-                        f"{rec.get('strength'):+g})"
-                ax.bar(x + (j - (len(runs) - 1) / 2) * width, means, width, yerr=errs,
-                       capsize=3, label=label,
-                       color=_TARGET_COLOURS.get(sentiment_target(rec.get("strength"))))
-            ax.set_xticks(x, [f"{k} prompts" for k in SENTIMENT_PROMPTS])
-            ax.set_ylabel("% positive continuations")
-            ax.set_ylim(0, 100)
-            ax.set_title(f"{model} — scorer: {sc}", fontsize=10)
-            ax.grid(axis="y", alpha=0.3)
-            ax.legend(title="method (target, steer)", fontsize=7, loc="upper center",
-                      bbox_to_anchor=(0.5, -0.12), ncol=3)
+    targets = (("negative", ("neutral", "positive")), ("positive", ("neutral", "negative")))
+    panels = [(m, sc) for m in models for sc in scorers]
+    n_rows = max((sum(1 for r in records if r["backbone"] == m) // 2 + 2 for m in models),
+                 default=3)
+    fig, axes = plt.subplots(len(panels), 2, squeeze=False,
+                             figsize=(12, (0.42 * n_rows + 1.8) * len(panels)))
+    for (model, sc), row in zip(panels, axes):
+        own = sorted((r for r in records if r["backbone"] == model), key=sentiment_sort_key)
+        base = next((r for r in own if sentiment_target(r.get("strength")) == "none"), None)
+        for (target, kinds), ax in zip(targets, row):
+            runs = [r for r in own if sentiment_target(r.get("strength")) == target]
+            _sentiment_panel(ax, runs, base, sc, kinds)
+            arrow = "lower is better" if target == "negative" else "higher is better"
+            ax.set_title(f"{model} — towards {target} ({arrow}) — scorer: {sc}", fontsize=10)
     n = sorted({f"{r['backbone']} {r['n_prompts'] // len(r['prompt_set'].split('+'))}"
                 f"×{r['samples_per_prompt']}" for r in records})
-    fig.suptitle("Sentiment control — bars: 95% bootstrap CI over prompts\n"
+    fig.suptitle("Sentiment control (Table 2) — whiskers: 95% bootstrap CI over prompts\n"
                  f"prompts×samples per prompt type: {', '.join(n)}", fontsize=10)
-    _save(fig, path)
+    return fig

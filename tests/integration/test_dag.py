@@ -74,8 +74,9 @@ def test_ci_dag_end_to_end(tmp_path):
     srecs = {p.parent.relative_to(out / "runs" / "sentiment").as_posix():
              json.loads(p.read_text()) for p in (out / "runs" / "sentiment").rglob("record.json")}
     assert sorted(srecs) == sorted(["smollm2-135m/original/none"] + [
-        f"smollm2-135m/{m}/{t}" for m in ("dexperts", "lm_steer", "mucola", "pplm", "prompting",
-                                          "soft_blacklist") for t in ("negative", "positive")])
+        f"smollm2-135m/{m}/{t}" for m in ("dapt", "dexperts", "gedi", "lm_steer", "lora", "mucola",
+                                          "pplm", "prompting", "soft_blacklist")
+        for t in ("negative", "positive")])
     assert srecs["smollm2-135m/dexperts/negative"]["strength"] == -3.2
     assert srecs["smollm2-135m/lm_steer/positive"]["strength"] == 5
     assert srecs["smollm2-135m/lm_steer/negative"]["strength"] == -5

@@ -171,3 +171,20 @@ def test_efficiency_board_reads_every_methods_measured_ratio(tmp_path):
     ratios = {e.method: e.metrics["generation_time_ratio/measured"]["mean"] for e in eff.rows}
     assert ratios == {"lm_steer (detox)": 1.02, "pplm (detox)": 21.5}
     assert "generation_time_ratio/measured" in eff.columns
+
+
+def test_efficiency_board_prefers_the_benchs_parameter_count(tmp_path, caplog):
+    """A record written before a counting fix (GeDi once recorded 0) is overridden by the
+    bench, which loads the trained method with the current code; the board says so."""
+    rec = _record("gedi", 0.2, strength=30.0)
+    rec["model"].update(num_parameters=1_000_000, method={"trainable_parameters": 0})
+    _write(tmp_path / "runs", "g", rec)
+    bench = tmp_path / "methods-tiny-gpt2.json"
+    bench.write_text(json.dumps({"model": "tiny-gpt2", "methods": {
+        "original": {"ratio": 1.0}, "gedi": {"ratio": 2.5, "trainable_parameters": 7_000}}}))
+    with caplog.at_level("WARNING"):
+        eff = leaderboard([tmp_path / "runs"], [bench])[-1]
+    (row,) = eff.rows
+    assert row.metrics["trainable_parameters"]["mean"] == 7000
+    assert row.metrics["share_of_lm_parameters"]["mean"] == pytest.approx(0.007)
+    assert str(bench) in row.sources and "0 trainable parameters in its record" in caplog.text

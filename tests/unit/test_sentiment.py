@@ -10,6 +10,7 @@ from lmsteer.data import SST_STEER_VALUES, load_sst, sentiment_training_set, sst
 from lmsteer.errors import DataError, ScorerUnavailableError
 from lmsteer.evaluate import evaluate
 from lmsteer.metrics import metric, share_at_least_per_prompt
+from lmsteer.plots import plt, sentiment_figure, sentiment_plot
 from lmsteer.results import now, provenance
 from lmsteer.scoring import get_scorer
 from lmsteer.tables import sentiment_markdown, sentiment_table, sentiment_target
@@ -153,3 +154,24 @@ def test_sentiment_table_shape_follows_the_paper():
     assert "s: 0.810" in md
     assert [sentiment_target(s) for s in (3, -1, 0)] == ["positive", "negative", "none"]
     assert sentiment_table(recs).equals(sentiment_table(list(reversed(recs))))
+
+
+def test_sentiment_figure_puts_each_run_in_its_targets_panel(tmp_path):
+    recs = [_record("lm_steer", 5.0, {"neutral": 0.9, "negative": 0.6}),
+            _record("original", 0.0, {"positive": 0.8, "neutral": 0.5, "negative": 0.1}),
+            _record("lm_steer", -5.0, {"neutral": 0.1, "positive": 0.3}),
+            _record("pplm", 1.0, {"neutral": 0.7, "negative": 0.4})]
+    recs[-1]["n_prompts"] = 2  # one prompt per type where the others have two
+    fig = sentiment_plot(recs)
+    (neg, pos), = [fig.axes[i:i + 2] for i in range(0, len(fig.axes), 2)]
+    labels = [[t.get_text() for t in ax.get_yticklabels()] for ax in (neg, pos)]
+    assert labels == [["original (+0)", "lm_steer (-5)"],
+                      ["original (+0)", "pplm (+1)\n1 prompt/type", "lm_steer (+5)"]]
+    assert "towards negative" in neg.get_title() and "towards positive" in pos.get_title()
+    # points (and CI caps) of the positive panel: its runs on neutral / negative prompts only
+    xs = {round(float(line.get_xdata()[0]), 3) for line in pos.lines
+          if len(line.get_xdata()) == 1}
+    assert xs == {50.0, 10.0, 70.0, 40.0, 90.0, 60.0}
+    sentiment_figure(recs, tmp_path / "t2.png")
+    assert (tmp_path / "t2.png").stat().st_size > 5000
+    plt.close(fig)
