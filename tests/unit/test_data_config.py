@@ -133,3 +133,26 @@ def test_jsonl_keeps_unicode_line_separators_inside_strings(tmp_path):
     assert read_jsonl(tmp_path / "g.jsonl") == rows
     (tmp_path / "p.jsonl").write_text('{"prompt": {"text": "a\u2028b"}}\r\n{"prompt": "c"}\n')
     assert [p["text"] for p in load_prompts(tmp_path / "p.jsonl")] == ["a\u2028b", "c"]
+
+
+def _key_paths(d: dict, prefix: str = "") -> set[str]:
+    """Dotted paths of the leaves of a nested dict."""
+    out = set()
+    for k, v in d.items():
+        out |= _key_paths(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+    return out
+
+
+def test_ci_config_sets_every_method_key_the_default_sets():
+    """`snakemake --configfile config/ci.yaml` extends config/config.yaml key by key, so a key
+    the default sets for a method and ci.yaml does not (e.g. GeDi's n_prompts: 8) leaks into CI
+    and the smoke run silently grows. Only keys that do not change a run's size may leak."""
+    root = Path(__file__).resolve().parents[2] / "config"
+    default, ci = (yaml.safe_load((root / n).read_text()) for n in ("config.yaml", "ci.yaml"))
+    harmless = {"models", "params.dummy_value", "params.task"}
+    for task in ("detox", "sentiment"):
+        for name, entry in default[task]["methods"].items():
+            mine = ci[task]["methods"].get(name)
+            assert mine is not None, f"{task}.methods.{name} is in config.yaml, not in ci.yaml"
+            missing = _key_paths(entry) - _key_paths(mine) - harmless
+            assert not missing, f"ci.yaml {task}.methods.{name} lacks {sorted(missing)}"
