@@ -8,11 +8,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
-from .tables import (METHOD_ORDER, SENTIMENT_PROMPTS, sentiment_scorers,  # noqa: E402
-                     sentiment_sort_key, sentiment_target, toxicity_scorers)
+from .tables import (METHOD_ORDER, sentiment_scorers, sentiment_sort_key,  # noqa: E402
+                     sentiment_target, toxicity_scorers)
 
 
 def detox_figure(records: Sequence[dict], path: Path) -> None:
@@ -73,6 +72,11 @@ _KIND_STYLE = {"positive": ("#4f9a4f", "^"), "neutral": ("#5b6fb5", "o"),
                "negative": ("#c0504d", "v")}  # prompt type -> colour, marker
 
 
+def _per_type(rec: dict) -> int:
+    """Prompts per prompt type of a sentiment record (its prompt_set joins the types by +)."""
+    return rec["n_prompts"] // len(rec["prompt_set"].split("+"))
+
+
 def _sentiment_panel(ax: plt.Axes, runs: Sequence[dict], baseline: dict | None, sc: str,
                      kinds: Sequence[str]) -> None:
     """One target: a row per method (the original on top), % positive per prompt type in
@@ -91,7 +95,7 @@ def _sentiment_panel(ax: plt.Axes, runs: Sequence[dict], baseline: dict | None, 
                         label=f"{kind} prompts" if y == 0 else None)
             if rec is baseline:
                 ax.axvline(m, color=colour, ls="--", lw=0.8, alpha=0.6)
-    per_type = [r["n_prompts"] // len(r["prompt_set"].split("+")) for r in rows]
+    per_type = [_per_type(r) for r in rows]
     ax.set_yticks(range(len(rows)), [
         f"{r['method']} ({r.get('strength') or 0:+g})"
         + (f"\n{n} prompt{'s' * (n != 1)}/type" if n < max(per_type) else "")
@@ -129,8 +133,7 @@ def sentiment_plot(records: Sequence[dict]) -> plt.Figure:
             _sentiment_panel(ax, runs, base, sc, kinds)
             arrow = "lower is better" if target == "negative" else "higher is better"
             ax.set_title(f"{model} — towards {target} ({arrow}) — scorer: {sc}", fontsize=10)
-    n = sorted({f"{r['backbone']} {r['n_prompts'] // len(r['prompt_set'].split('+'))}"
-                f"×{r['samples_per_prompt']}" for r in records})
+    n = sorted({f"{r['backbone']} {_per_type(r)}×{r['samples_per_prompt']}" for r in records})
     fig.suptitle("Sentiment control (Table 2) — whiskers: 95% bootstrap CI over prompts\n"
                  f"prompts×samples per prompt type: {', '.join(n)}", fontsize=10)
     return fig
