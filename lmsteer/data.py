@@ -104,6 +104,10 @@ PROMPT_SETS = {
        for k in ("positive", "neutral", "negative")},
 }
 
+#: Table 2's design: the prompt types each target runs on (the original LM, ``none``: all three)
+SENTIMENT_TARGETS = {"positive": ("neutral", "negative"), "negative": ("neutral", "positive"),
+                     "none": ("positive", "neutral", "negative")}
+
 #: SST-5 label (1 very negative .. 5 very positive) -> steer value in [-1, 1], as in the paper
 SST_STEER_VALUES = {1: -1.0, 2: -0.5, 3: 0.0, 4: 0.5, 5: 1.0}
 

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .data import SENTIMENT_TARGETS  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .tables import (METHOD_ORDER, sentiment_scorers, sentiment_sort_key,  # noqa: E402
                      sentiment_target, toxicity_scorers)
@@ -119,7 +120,7 @@ def sentiment_plot(records: Sequence[dict]) -> plt.Figure:
     the original LM on top and as dashed reference lines."""
     scorers = sorted({s for r in records for s in sentiment_scorers(r)})
     models = sorted({r["backbone"] for r in records})
-    targets = (("negative", ("neutral", "positive")), ("positive", ("neutral", "negative")))
+    targets = [(t, SENTIMENT_TARGETS[t]) for t in ("negative", "positive")]
     panels = [(m, sc) for m in models for sc in scorers]
     n_rows = max((sum(1 for r in records if r["backbone"] == m) // 2 + 2 for m in models),
                  default=3)
