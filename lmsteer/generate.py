@@ -8,11 +8,44 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .errors import LMSteerError
 from .methods import Method
 from .models import model_device
 from .sampling import sample_top_p
 
 log = logging.getLogger(__name__)
+
+
+def context_length(model: nn.Module) -> int | None:
+    """The model's maximum number of positions (``n_positions`` or ``max_position_embeddings``),
+    or None where its config names none."""
+    cfg = model.config
+    cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    for key in ("n_positions", "max_position_embeddings"):
+        n = getattr(cfg, key, None)
+        if isinstance(n, int) and n > 0:
+            return n
+    return None
+
+
+def fit_context(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ids and mask (B, T), cut from the left so that prompt plus ``max_new_tokens``
+    fit the model's positions (logged; a prompt keeps its last tokens, the ones it is continued
+    from). Unchanged where they fit or the model names no limit."""
+    limit = context_length(model)
+    if limit is None or ids.shape[1] + max_new_tokens <= limit:
+        return ids, mask
+    keep = limit - max_new_tokens
+    if keep < 1:
+        raise LMSteerError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the "
+                           f"model's {limit} positions")
+    cut = int((mask[:, :-keep].sum(-1) > 0).sum())
+    if cut:
+        log.warning("%d of %d sequences (prompt x sample) are longer than the model's %d "
+                    "positions minus %d new tokens: kept their last %d tokens", cut,
+                    ids.shape[0], limit, max_new_tokens, keep)
+    return ids[:, -keep:], mask[:, -keep:]  # (B, keep)
 
 
 @torch.no_grad()
@@ -26,7 +59,7 @@ def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_toke
     """
     dev = model_device(model)
     enc = tok(list(texts), return_tensors="pt", padding=True).to(dev)
-    ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, T)
+    ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], max_new_tokens)
     gen = torch.Generator(device=dev).manual_seed(seed)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T) positions that skip the left padding
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -143,14 +144,44 @@ def steer_loss(model: nn.Module, steer: Steer, hidden: torch.Tensor, values: tor
 
 def _save_checkpoint(ckpt: Path, steer: Steer, opt: torch.optim.Optimizer, step: int,
                      losses: list[float]) -> None:
-    steer.save(ckpt)
+    """Write the steer, the optimizer state and progress.json (last) into ``ckpt``.new, then
+    swap it in: a kill at any point leaves one complete checkpoint (:func:`_recover_checkpoint`)."""
+    new, old = _ckpt_sibling(ckpt, "new"), _ckpt_sibling(ckpt, "old")
+    if new.exists():
+        shutil.rmtree(new)
+    steer.save(new)
     st = opt.state_dict()["state"]
     tensors = {f"{k}.{name}": v.detach().clone().reshape(-1) if v.ndim == 0 else v.detach().clone()
                for k, s in st.items() for name, v in s.items()}
-    with atomic_path(ckpt / "optimizer.safetensors") as tmp:
+    with atomic_path(new / "optimizer.safetensors") as tmp:
         save_file(tensors, str(tmp))
-    write_json(ckpt / "progress.json", {"step": step, "losses": losses,
-                                        "config": asdict(steer_train_config(steer))})
+    write_json(new / "progress.json", {"step": step, "losses": losses,
+                                       "config": asdict(steer_train_config(steer))})
+    if ckpt.exists():
+        ckpt.rename(old)
+    new.rename(ckpt)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _ckpt_sibling(ckpt: Path, tag: str) -> Path:
+    return ckpt.with_name(f"{ckpt.name}.{tag}")
+
+
+def _recover_checkpoint(ckpt: Path) -> None:
+    """Finish or undo a checkpoint swap that a kill interrupted: without a complete ``ckpt``,
+    take the complete .new (newer) or else .old; then drop the leftovers."""
+    if not (ckpt / "progress.json").is_file():
+        for cand in (_ckpt_sibling(ckpt, "new"), _ckpt_sibling(ckpt, "old")):
+            if (cand / "progress.json").is_file():  # progress.json is written last
+                if ckpt.exists():
+                    shutil.rmtree(ckpt)
+                cand.rename(ckpt)
+                log.info("recovered the checkpoint of an interrupted save from %s", cand)
+                break
+    for d in (_ckpt_sibling(ckpt, "new"), _ckpt_sibling(ckpt, "old")):
+        if d.exists():
+            shutil.rmtree(d)
 
 
 def steer_train_config(steer: Steer) -> TrainConfig:
@@ -218,6 +249,7 @@ def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], c
         steer.base_head.weight.detach().to(getattr(torch, cfg.head_dtype))  # (V, d)
     ckpt = out_dir / "checkpoint"
     start, losses = 0, []
+    _recover_checkpoint(ckpt)
     if (ckpt / "progress.json").is_file():
         saved = json.loads((ckpt / "progress.json").read_text()).get("config")
         if saved == asdict(cfg):

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 
-from lmsteer.errors import TrainingError
-from lmsteer.generate import generate
+from lmsteer.errors import LMSteerError, TrainingError
+from lmsteer.generate import fit_context, generate
 from lmsteer.methods import get_method
 from lmsteer.models import load_model
 from lmsteer.steer import Steer
@@ -102,3 +103,55 @@ def test_lm_steer_method_fold_equals_per_sample_generation(tmp_path):
     same = sum(f["continuation"] == u["continuation"] for f, u in zip(folded, unfolded))
     assert same >= len(folded) - 1  # float rounding may flip at most a rare sample
     assert isinstance(meth.steer, Steer) and not meth.steer.folded
+
+
+def test_prompts_longer_than_the_context_keep_their_last_tokens(caplog):
+    model, tok = load_model("tiny-gpt2")  # 128 positions
+    long = " ".join(["the cat sat on the mat"] * 40)
+    n_long = len(tok(long)["input_ids"])
+    assert n_long + 8 > 128  # would index past the position table
+    with caplog.at_level("WARNING", logger="lmsteer.generate"):
+        rows = generate(model, tok, get_method("prompting"), [{"id": 0, "text": long}] + PROMPTS,
+                        1.0, samples=2, max_new_tokens=8, batch_size=6, seed=0, progress=False)
+    assert len(rows) == 6 and all(r["n_tokens"] <= 8 for r in rows)
+    assert "2 of 6 sequences (prompt x sample) are longer than the model's 128" in caplog.text
+    enc = tok(["the cat", long], return_tensors="pt", padding=True)
+    ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], 8)
+    assert ids.shape == (2, 120) and bool((ids[1] == enc["input_ids"][1, -120:]).all())
+    n_short = len(tok("the cat")["input_ids"])  # the short prompt keeps all its tokens
+    assert bool((ids[0, -n_short:] == enc["input_ids"][0, -n_short:]).all())
+    assert int(mask[0].sum()) == n_short
+    short = tok(["the cat"], return_tensors="pt")
+    same = fit_context(model, short["input_ids"], short["attention_mask"], 8)
+    assert same[0] is short["input_ids"]  # fits: untouched
+    with pytest.raises(LMSteerError, match="no room"):
+        fit_context(model, enc["input_ids"], enc["attention_mask"], 128)
+
+
+@pytest.mark.parametrize("cut", ["swapped_out", "new_partial", "new_complete"])
+def test_a_checkpoint_save_cut_by_a_kill_leaves_one_that_resumes(tmp_path, caplog, cut):
+    """A kill during a checkpoint save: between moving the old one aside and moving the new
+    one in (``swapped_out``), while writing the new one (``new_partial``), or after writing it
+    (``new_complete``); the rerun resumes from a complete checkpoint to the same steer."""
+    model, tok = load_model("tiny-llama")
+    full, _ = train_steer(model, tok, DATA, _cfg(), tmp_path / "a", progress=False)
+    full.detach()
+    good = tmp_path / "a" / "checkpoint"  # the step-8 checkpoint of a 12-step run
+    assert json.loads((good / "progress.json").read_text())["step"] == 8
+    b = tmp_path / "b"
+    b.mkdir()
+    if cut == "swapped_out":
+        shutil.copytree(good, b / "checkpoint.old")
+        shutil.copytree(good, b / "checkpoint.new")
+    else:
+        shutil.copytree(good, b / "checkpoint")
+        shutil.copytree(good, b / "checkpoint.new")
+        if cut == "new_partial":  # progress.json is written last
+            (b / "checkpoint.new" / "progress.json").unlink()
+    with caplog.at_level("INFO", logger="lmsteer.train"):
+        resumed, info = train_steer(model, tok, DATA, _cfg(), b, progress=False)
+    assert "resuming training from step 8" in caplog.text
+    assert torch.equal(resumed.projector1, full.projector1)
+    assert torch.equal(resumed.projector2, full.projector2)
+    assert len(info["losses"]) == 12
+    assert sorted(p.name for p in b.iterdir() if p.name.startswith("checkpoint")) == ["checkpoint"]
