@@ -95,18 +95,21 @@ _reg("sentiment-prompts", "sentiment_prompts", "MIT", "DExperts OpenWebText sent
          ("neutral", "ebb612696e4e5336c978f8e50f874f80acd8a298e2c1f1b0194a4a889dffb0c8"),
          ("negative", "b82729cf20e3ee339b2b80e62adab365676010044ad29ad722ecb3ceb5a86950"))])
 
+#: the sentiment prompt types (DExperts' positive / neutral / negative prompt files)
+SENTIMENT_KINDS = ("positive", "neutral", "negative")
+
 #: prompt sets -> (dataset, file)
 PROMPT_SETS = {
     "rtp-nontoxic": ("rtp-nontoxic", "nontoxic_prompts_1200.jsonl"),
     "rtp-challenging": ("rtp-challenging", "toxic_prompts_1196.jsonl"),
     "rtp-nontoxic-10k": ("rtp-nontoxic-10k", "nontoxic_prompts-10k.jsonl"),
     **{f"sentiment-{k}": ("sentiment-prompts", f"{k}_prompts.jsonl")
-       for k in ("positive", "neutral", "negative")},
+       for k in SENTIMENT_KINDS},
 }
 
 #: Table 2's design: the prompt types each target runs on (the original LM, ``none``: all three)
 SENTIMENT_TARGETS = {"positive": ("neutral", "negative"), "negative": ("neutral", "positive"),
-                     "none": ("positive", "neutral", "negative")}
+                     "none": SENTIMENT_KINDS}
 
 #: SST-5 label (1 very negative .. 5 very positive) -> steer value in [-1, 1], as in the paper
 SST_STEER_VALUES = {1: -1.0, 2: -0.5, 3: 0.0, 4: 0.5, 5: 1.0}

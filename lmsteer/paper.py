@@ -11,6 +11,8 @@ import csv
 from importlib import resources
 from typing import Any
 
+from .data import SENTIMENT_KINDS
+
 SOURCE = ("paper: Han et al., ACL 2024 (arXiv:2305.12798), numbers as transcribed in "
           "lmsteer/reference/SOURCE.md")
 PAPER_TOXICITY = "perspective-api"
@@ -59,7 +61,7 @@ def sentiment_entries() -> list[dict[str, Any]]:
     for r in read_csv("table2_sentiment"):
         up = r["target"] != "negative"
         kinds = {k: _metric(r[f"{k}_prompts_pct"], up, scale=0.01)
-                 for k in ("positive", "neutral", "negative")}
+                 for k in SENTIMENT_KINDS}
         out.append(_entry(
             "sentiment", r["target"], r["method"], r["variant"],
             _VARIANT_BACKBONE.get(r["variant"], "gpt2-family"), {

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .data import SENTIMENT_KINDS
 from .io import atomic_write_text
 
 METHOD_ORDER = {"original": 0, "lm_steer": 99}
@@ -130,9 +131,6 @@ def to_markdown(df: pd.DataFrame, title: str) -> str:
     return render_markdown(df, title, intro, cols)
 
 
-SENTIMENT_PROMPTS = ("positive", "neutral", "negative")
-
-
 def sentiment_target(strength: float | None) -> str:
     """Target of a sentiment run from the sign of its steer: positive, negative or none."""
     if not strength:
@@ -166,7 +164,7 @@ def sentiment_table(records: Sequence[dict]) -> pd.DataFrame:
                    "prompts": rec["n_prompts"], "samples": rec["samples_per_prompt"],
                    "seed": rec["seed"],
                    "sst_accuracy": rec["scorers"].get(sc, {}).get("sst_binary_test_accuracy")}
-            for kind in SENTIMENT_PROMPTS:
+            for kind in SENTIMENT_KINDS:
                 e = m.get(f"positivity/{sc}/sentiment-{kind}", {})
                 row.update({f"pos_{kind}": e.get("mean"), f"pos_{kind}_lo": e.get("ci_low"),
                             f"pos_{kind}_hi": e.get("ci_high"),

@@ -5,7 +5,7 @@ import sys
 from shlex import quote as shlex_quote
 
 sys.path.insert(0, workflow.basedir)  # the library's torch-free registries (no torch import)
-from lmsteer.data import PROMPT_SETS, SENTIMENT_TARGETS
+from lmsteer.data import PROMPT_SETS, SENTIMENT_KINDS, SENTIMENT_TARGETS
 from lmsteer.model_specs import MODELS, gen_batch_size as spec_batch_size, model_resources
 from lmsteer.shards import num_shards
 
@@ -219,7 +219,7 @@ TABLE2 = (
 )
 SENT_GEN = (SENT or {}).get("generation", GEN)
 SENT_PROMPT_FILES = {
-    k: f"resources/data/sentiment-prompts/{k}_prompts.jsonl" for k in ("positive", "neutral", "negative")
+    k: f"resources/data/sentiment-prompts/{k}_prompts.jsonl" for k in SENTIMENT_KINDS
 }
 SENT_KINDS = {t: list(kinds) for t, kinds in SENTIMENT_TARGETS.items()}  # Table 2's design
 
