@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from lmsteer.generate import decode_new, sample_ids
+from lmsteer.generate import decode_new, fit_context, sample_ids
 from lmsteer.methods import METHODS
 from lmsteer.models import model_device
 
@@ -70,10 +70,12 @@ class MuCoLa(_ProbeMethod):
                ) -> tuple[list[str], list[int]]:
         new = sample_ids(model, tok, texts, **kw)  # (B, L) the LM's own sample: the start
         enc = tok(list(texts), return_tensors="pt", padding=True).to(new.device)
+        # the same left cut as the sampler's where prompt + continuation pass the positions
+        ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], new.shape[1])
         s = self._strength.expand(new.shape[0]) if self._strength.ndim == 0 else self._strength
         with torch.no_grad(), only_trainable(model):
-            refined = self.refine(model, enc["input_ids"], enc["attention_mask"], new,
-                                  tok.eos_token_id, s, seed=kw.get("seed", 0))
+            refined = self.refine(model, ids, mask, new, tok.eos_token_id, s,
+                                  seed=kw.get("seed", 0))
         return decode_new(tok, refined)
 
     def refine(self, model: nn.Module, ids: torch.Tensor, mask: torch.Tensor,

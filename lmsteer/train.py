@@ -158,6 +158,8 @@ def _save_checkpoint(ckpt: Path, steer: Steer, opt: torch.optim.Optimizer, step:
     write_json(new / "progress.json", {"step": step, "losses": losses,
                                        "config": asdict(steer_train_config(steer))})
     if ckpt.exists():
+        if old.exists():  # a stale one (recovery at train start removes them): ckpt is complete
+            shutil.rmtree(old)
         ckpt.rename(old)
     new.rename(ckpt)
     if old.exists():

@@ -49,3 +49,34 @@ def test_paper_config_dry_run_lists_every_backbone_method_and_analysis():
     assert "gpu=1" in res and "mem_mb=48000" in res
     # and the generation batch size (registry: 50 sequences for the 7B models)
     assert re.search(r"--model llama-2-7b --method lm_steer .*--batch-size 50 ", out)
+
+
+def test_a_methods_prompt_count_can_differ_per_model(tmp_path):
+    """detox/sentiment ``methods.<m>.n_prompts`` as model -> number: the named model's jobs get
+    that count, the others keep theirs; a bad count is refused with its key."""
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg.update(models=["tiny-gpt2", "tiny-llama"], judge="tiny-gpt2",
+               results_dir=str(tmp_path / "r"))
+    cfg["detox"]["methods"] = {"prompting": {"strength": 1, "n_prompts": {"tiny-llama": 1}}}
+    cfg["sentiment"]["methods"] = {"prompting": {"strength": 1, "params": {"task": "sentiment"},
+                                                 "n_prompts": {"tiny-gpt2": 3}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock",
+                        f"{tmp_path}/r/tables/table1_detox.md",
+                        f"{tmp_path}/r/tables/table2_sentiment.md", "--configfile", str(path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:"
+                                                 f"{os.environ['PATH']}"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = re.findall(r"lmsteer generate --model (\S+) --method prompting .*?"
+                      r"--prompt-set (\S+) --n-prompts (\d+)", r.stdout)
+    counts = {(m, n) for m, ps, n in runs if ps.startswith("rtp-")}
+    assert counts == {("tiny-llama", "1"), ("tiny-gpt2", str(cfg["detox"]["n_prompts"]))}
+    sent = {(m, n) for m, ps, n in runs if ps.startswith("sentiment-")}
+    assert sent == {("tiny-gpt2", "3"), ("tiny-llama", str(cfg["sentiment"]["n_prompts"]))}
+    cfg["detox"]["methods"]["prompting"]["n_prompts"] = {"tiny-llama": 0}
+    path.write_text(yaml.safe_dump(cfg))
+    bad = subprocess.run([sys.executable, "-m", "lmsteer", "validate-config", "--config",
+                          str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "n_prompts" in bad.stderr

@@ -117,3 +117,20 @@ def test_mucola_generates_and_keeps_tokens_after_eos(tiny_llama, tmp_path):
     assert len(rows) == 3 and {r["method"] for r in rows} == {"mucola"}
     with pytest.raises(AttributeError):
         m._strength  # noqa: B018  (cleared after control)
+
+
+def test_mucola_cuts_prompts_longer_than_the_context(tmp_path, caplog):
+    """Prompt + continuation past the model's positions (tiny-gpt2: 128): MuCoLa's refinement
+    sees the same left-cut prompt as the sampler, instead of indexing past the position table."""
+    from lmsteer.models import load_model
+
+    model, tok = load_model("tiny-gpt2")
+    m = get_method("mucola", steps=2, probe_steps=20)
+    m.fit(model, tok, DATA, tmp_path, seed=0)
+    long = " ".join(["the cat sat on the mat"] * 40)
+    assert len(tok(long)["input_ids"]) + 8 > 128
+    with caplog.at_level("WARNING", logger="lmsteer.generate"):
+        rows = generate(model, tok, m, [{"id": 0, "text": long}, {"id": 1, "text": "the day"}],
+                        1.0, samples=2, max_new_tokens=8, seed=0, progress=False)
+    assert len(rows) == 4 and all(r["n_tokens"] <= 8 for r in rows)
+    assert "longer than the model's 128 positions" in caplog.text

@@ -12,7 +12,7 @@ from lmsteer.generate import fit_context, generate
 from lmsteer.methods import get_method
 from lmsteer.models import load_model
 from lmsteer.steer import Steer
-from lmsteer.train import TrainConfig, train_steer
+from lmsteer.train import TrainConfig, _save_checkpoint, train_steer
 
 DATA = [("you are a stupid idiot", -1.0), ("i hate this , it is terrible", -1.0),
         ("what a lovely day", 1.0), ("i love this movie , it is great", 1.0)] * 4
@@ -155,3 +155,18 @@ def test_a_checkpoint_save_cut_by_a_kill_leaves_one_that_resumes(tmp_path, caplo
     assert torch.equal(resumed.projector2, full.projector2)
     assert len(info["losses"]) == 12
     assert sorted(p.name for p in b.iterdir() if p.name.startswith("checkpoint")) == ["checkpoint"]
+
+
+def test_a_stale_old_checkpoint_does_not_block_the_next_save(tmp_path):
+    """A ``checkpoint.old`` left beside a complete checkpoint (e.g. copied back by hand) is
+    replaced by the next save instead of failing the rename."""
+    model, tok = load_model("tiny-llama")
+    steer, _ = train_steer(model, tok, DATA, _cfg(), tmp_path, progress=False)
+    ckpt = tmp_path / "checkpoint"
+    shutil.copytree(ckpt, tmp_path / "checkpoint.old")
+    opt = torch.optim.Adam([steer.projector1, steer.projector2])
+    _save_checkpoint(ckpt, steer, opt, 12, [0.0] * 12)
+    assert json.loads((ckpt / "progress.json").read_text())["step"] == 12
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("checkpoint")) == [
+        "checkpoint"]
+    steer.detach()

@@ -35,10 +35,12 @@ def override(model, key, default):
 
 
 def detox_n_prompts(model, pset, method):
-    """Prompts per set: the method's own number (slow methods), else the model's override (a
-    number, or prompt set -> number), else detox.n_prompts."""
-    if "n_prompts" in DETOX["methods"][method]:
-        return DETOX["methods"][method]["n_prompts"]
+    """Prompts per set: the method's own number (slow methods; one number, or model -> number),
+    else the model's override (a number, or prompt set -> number), else detox.n_prompts."""
+    own = DETOX["methods"][method].get("n_prompts")
+    own = own.get(model) if isinstance(own, dict) else own
+    if own is not None:
+        return own
     n = override(model, "n_prompts", DETOX["n_prompts"])
     return n.get(pset, DETOX["n_prompts"]) if isinstance(n, dict) else n
 
@@ -256,9 +258,11 @@ def sent_artifact(wildcards):
 
 
 def sent_n_prompts(model, method):
-    """Prompts per prompt type: the method's own number, else the model's, else the config's."""
-    return SENT["methods"][method].get("n_prompts",
-                                       sent_override(model, "n_prompts", SENT["n_prompts"]))
+    """Prompts per prompt type: the method's own number (one number, or model -> number), else
+    the model's, else the config's."""
+    own = SENT["methods"][method].get("n_prompts")
+    own = own.get(model) if isinstance(own, dict) else own
+    return own if own is not None else sent_override(model, "n_prompts", SENT["n_prompts"])
 
 
 def sent_artifact_flag(wildcards):
