@@ -56,6 +56,7 @@ rule efficiency:
         artifacts=lambda w: [artifact_of(w.model, m) for m in detox_methods_of(w.model)
                              if artifact_of(w.model, m)],
         model=lambda w: model_ready(w.model),
+        prompts="resources/data/rtp-challenging",  # its prompts, whatever prompt_sets says
     output:
         f"{R}/bench/methods-{{model}}.json",
     params:
