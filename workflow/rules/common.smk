@@ -34,11 +34,16 @@ def override(model, key, default):
     return config.get("model_overrides", {}).get(model, {}).get(key, default)
 
 
+def own_n_prompts(entry, model):
+    """A method entry's own prompt count for ``model`` (one number, or model -> number), or None."""
+    own = entry.get("n_prompts")
+    return own.get(model) if isinstance(own, dict) else own
+
+
 def detox_n_prompts(model, pset, method):
     """Prompts per set: the method's own number (slow methods; one number, or model -> number),
     else the model's override (a number, or prompt set -> number), else detox.n_prompts."""
-    own = DETOX["methods"][method].get("n_prompts")
-    own = own.get(model) if isinstance(own, dict) else own
+    own = own_n_prompts(DETOX["methods"][method], model)
     if own is not None:
         return own
     n = override(model, "n_prompts", DETOX["n_prompts"])
@@ -260,8 +265,7 @@ def sent_artifact(wildcards):
 def sent_n_prompts(model, method):
     """Prompts per prompt type: the method's own number (one number, or model -> number), else
     the model's, else the config's."""
-    own = SENT["methods"][method].get("n_prompts")
-    own = own.get(model) if isinstance(own, dict) else own
+    own = own_n_prompts(SENT["methods"][method], model)
     return own if own is not None else sent_override(model, "n_prompts", SENT["n_prompts"])
 
 
