@@ -71,7 +71,9 @@ class MuCoLa(_ProbeMethod):
         new = sample_ids(model, tok, texts, **kw)  # (B, L) the LM's own sample: the start
         enc = tok(list(texts), return_tensors="pt", padding=True).to(new.device)
         # the same left cut as the sampler's where prompt + continuation pass the positions
-        ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], new.shape[1])
+        # (the sampler has already logged it)
+        ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], new.shape[1],
+                                warn=False)
         s = self._strength.expand(new.shape[0]) if self._strength.ndim == 0 else self._strength
         with torch.no_grad(), only_trainable(model):
             refined = self.refine(model, ids, mask, new, tok.eos_token_id, s,

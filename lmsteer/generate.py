@@ -28,11 +28,11 @@ def context_length(model: nn.Module) -> int | None:
     return None
 
 
-def fit_context(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_context(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int,
+                warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded ids and mask (B, T), cut from the left so that prompt plus ``max_new_tokens``
-    fit the model's positions (logged; a prompt keeps its last tokens, the ones it is continued
-    from). Unchanged where they fit or the model names no limit."""
+    fit the model's positions (logged unless ``warn`` is false; a prompt keeps its last tokens,
+    the ones it is continued from). Unchanged where they fit or the model names no limit."""
     limit = context_length(model)
     if limit is None or ids.shape[1] + max_new_tokens <= limit:
         return ids, mask
@@ -41,7 +41,7 @@ def fit_context(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, max_new
         raise LMSteerError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the "
                            f"model's {limit} positions")
     cut = int((mask[:, :-keep].sum(-1) > 0).sum())
-    if cut:
+    if cut and warn:
         log.warning("%d of %d sequences (prompt x sample) are longer than the model's %d "
                     "positions minus %d new tokens: kept their last %d tokens", cut,
                     ids.shape[0], limit, max_new_tokens, keep)
