@@ -51,15 +51,29 @@ def test_paper_config_dry_run_lists_every_backbone_method_and_analysis():
     assert re.search(r"--model llama-2-7b --method lm_steer .*--batch-size 50 ", out)
 
 
-def test_a_methods_prompt_count_can_differ_per_model(tmp_path):
+def _job_mem(out: str, method: str) -> dict[tuple[str, str], set[int]]:
+    """(rule, model) -> the mem_mb values that ``method``'s jobs request, from a dry run."""
+    mem: dict[tuple[str, str], set[int]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        model = re.search(r"wildcards: model=([^,\s]+)", block)
+        mb = re.search(r"resources: .*?mem_mb=(\d+)", block)
+        if rule and model and mb and f"method={method}" in block:
+            mem.setdefault((rule.group(1), model.group(1)), set()).add(int(mb.group(1)))
+    return mem
+
+
+def test_a_methods_prompt_count_and_memory_can_differ_per_model(tmp_path):
     """detox/sentiment ``methods.<m>.n_prompts`` as model -> number: the named model's jobs get
-    that count, the others keep theirs; a bad count is refused with its key."""
+    that count, the others keep theirs; a bad count is refused with its key. A method's own
+    ``mem_mb`` (one number or model -> number) raises its generation jobs' memory request."""
     cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
     cfg.update(models=["tiny-gpt2", "tiny-llama"], judge="tiny-gpt2",
                results_dir=str(tmp_path / "r"))
-    cfg["detox"]["methods"] = {"prompting": {"strength": 1, "n_prompts": {"tiny-llama": 1}}}
+    cfg["detox"]["methods"] = {"prompting": {"strength": 1, "n_prompts": {"tiny-llama": 1},
+                                             "mem_mb": {"tiny-llama": 9000}}}
     cfg["sentiment"]["methods"] = {"prompting": {"strength": 1, "params": {"task": "sentiment"},
-                                                 "n_prompts": {"tiny-gpt2": 3}}}
+                                                 "n_prompts": {"tiny-gpt2": 3}, "mem_mb": 7000}}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock",
@@ -75,6 +89,11 @@ def test_a_methods_prompt_count_can_differ_per_model(tmp_path):
     assert counts == {("tiny-llama", "1"), ("tiny-gpt2", str(cfg["detox"]["n_prompts"]))}
     sent = {(m, n) for m, ps, n in runs if ps.startswith("sentiment-")}
     assert sent == {("tiny-gpt2", "3"), ("tiny-llama", str(cfg["sentiment"]["n_prompts"]))}
+    mem = _job_mem(r.stdout, "prompting")  # the registry gives the tiny models 2000
+    assert mem[("generate_detox", "tiny-llama")] == {9000}
+    assert mem[("generate_detox", "tiny-gpt2")] == {2000}
+    assert mem[("generate_sentiment", "tiny-gpt2")] == {7000}
+    assert mem[("score_detox", "tiny-llama")] == {2000}  # scoring does not sample: unchanged
     cfg["detox"]["methods"]["prompting"]["n_prompts"] = {"tiny-llama": 0}
     path.write_text(yaml.safe_dump(cfg))
     bad = subprocess.run([sys.executable, "-m", "lmsteer", "validate-config", "--config",

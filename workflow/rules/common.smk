@@ -34,10 +34,15 @@ def override(model, key, default):
     return config.get("model_overrides", {}).get(model, {}).get(key, default)
 
 
-def own_n_prompts(entry, model):
-    """A method entry's own prompt count for ``model`` (one number, or model -> number), or None."""
-    own = entry.get("n_prompts")
+def own_setting(entry, key, model):
+    """A method entry's own ``key`` for ``model`` (one number, or model -> number), or None."""
+    own = entry.get(key)
     return own.get(model) if isinstance(own, dict) else own
+
+
+def own_n_prompts(entry, model):
+    """A method entry's own prompt count for ``model``, or None."""
+    return own_setting(entry, "n_prompts", model)
 
 
 def detox_n_prompts(model, pset, method):
@@ -127,10 +132,16 @@ def judged_res(key, who="model"):
     return get
 
 
-def job_resources(who="model", judged=False):
-    """A rule's ``resources``: gpu, mem_mb and runtime of the job's model (and judge)."""
+def job_resources(who="model", judged=False, methods=None):
+    """A rule's ``resources``: gpu, mem_mb and runtime of the job's model (and judge); with
+    ``methods`` (a study's method entries), a method's own ``mem_mb`` raises the memory."""
     get = judged_res if judged else res
-    return {key: get(key, who) for key in ("gpu", "mem_mb", "runtime")}
+    out = {key: get(key, who) for key in ("gpu", "mem_mb", "runtime")}
+    if methods is not None:
+        base = out["mem_mb"]
+        out["mem_mb"] = lambda w: max(base(w), own_setting(methods[w.method], "mem_mb", w.model)
+                                      or 0)
+    return out
 
 
 SHARD = (config.get("sharding") or {}).get("prompts_per_shard")

@@ -29,7 +29,7 @@ GEN_PARAMS = dict(
     n=lambda w: detox_n_prompts(w.model, w.pset, w.method),
     bs=lambda w: gen_batch_size(w.model, w.method, GEN, DETOX["methods"]),
 )
-GEN_RESOURCES = job_resources()
+GEN_RESOURCES = job_resources(methods=DETOX["methods"])
 
 if not SHARD:
 

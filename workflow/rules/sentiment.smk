@@ -83,7 +83,7 @@ rule generate_sentiment:
         f"{R}/benchmarks/generate_sentiment/{{model}}/{{method}}/{{target}}/{{kind}}.tsv"
     threads: 2
     resources:
-        **job_resources(),
+        **job_resources(methods=(SENT or {}).get("methods", {})),
     shell:
         "python -m lmsteer generate --model {wildcards.model} --method {wildcards.method} "
         "{params.artifact} {params.mparams} --prompts {params.prompts} "
