@@ -26,6 +26,16 @@ def points(records: Sequence[dict], scorer: str | None = None) -> list[dict[str,
                                       METHOD_ORDER.get(p["method"], 50), p["method"]))
 
 
+def fewer_prompts(pts: Sequence[dict]) -> list[bool]:
+    """Per point: does it come from fewer prompts than the most of its prompt set and backbone
+    (a slow method run on a subset)? Such points are drawn hollow with their n."""
+    most: dict[tuple[str, str], int] = {}
+    for p in pts:
+        key = (p["prompt_set"], p["backbone"])
+        most[key] = max(most.get(key, 0), p["n_prompts"])
+    return [p["n_prompts"] < most[(p["prompt_set"], p["backbone"])] for p in pts]
+
+
 def to_markdown(pts: Sequence[dict]) -> str:
     lines = ["# Holistic comparison: toxicity vs. perplexity", "",
              "Every method × backbone with a detox record; lower-left is better. Perplexity is "
@@ -54,18 +64,21 @@ def figure(pts: Sequence[dict], path: Path) -> None:
     shapes = dict(zip(backbones, "os^Dv<>"))
     fig, axes = plt.subplots(1, max(1, len(sets)), figsize=(6 * max(1, len(sets)) + 2, 4.6),
                              squeeze=False)
+    few = fewer_prompts(pts)
     for ax, ps in zip(axes[0], sets):
-        for p in (q for q in pts if q["prompt_set"] == ps):
+        for p, subset in ((q, f) for q, f in zip(pts, few) if q["prompt_set"] == ps):
             star = p["method"] == "lm_steer"
             x, y = p["perplexity"], p["max_toxicity"]
             ax.errorbar(x, y, xerr=[[x - p["ppl_ci"][0]], [p["ppl_ci"][1] - x]],
                         yerr=[[y - p["tox_ci"][0]], [p["tox_ci"][1] - y]], fmt="none",
                         ecolor=colours[p["method"]], alpha=0.4, lw=0.8)
+            c = colours[p["method"]]
             ax.scatter(x, y, s=220 if star else 60, marker="*" if star else shapes[p["backbone"]],
-                       color=colours[p["method"]], edgecolor="black" if star else "none",
-                       zorder=3)
-            ax.annotate(p["backbone"].split("-")[0], (x, y), fontsize=6,
-                        xytext=(4, 3), textcoords="offset points")
+                       facecolor="none" if subset else c,
+                       edgecolor=c if subset else ("black" if star else "none"),
+                       linewidths=1.5 if subset else 1.0, zorder=3)
+            label = p["backbone"].split("-")[0] + (f" (n={p['n_prompts']})" if subset else "")
+            ax.annotate(label, (x, y), fontsize=6, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
         plain_log_axis(ax.xaxis)
         ax.set_xlabel("conditional perplexity (log; lower = more fluent)")
@@ -78,6 +91,9 @@ def figure(pts: Sequence[dict], path: Path) -> None:
                for m in methods]
     handles += [plt.Line2D([], [], marker=shapes[b], ls="", color="grey", label=b)
                 for b in backbones]
+    if any(few):
+        handles.append(plt.Line2D([], [], marker="o", ls="", markerfacecolor="none",
+                                  markeredgecolor="grey", label="fewer prompts (n)"))
     fig.legend(handles=handles, fontsize=7, loc="center right")
     fig.suptitle("Holistic comparison: toxicity vs. fluency, every method × backbone "
                  "(bars: 95% CI)", fontsize=10)

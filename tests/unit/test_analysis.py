@@ -224,6 +224,16 @@ def test_holistic_points_skip_records_without_perplexity():
     assert "| p | b | lm_steer | 4 | 0.300 |" in holistic.to_markdown(pts)
 
 
+def test_holistic_marks_points_from_fewer_prompts():
+    """A slow method on a subset (PPLM on 8 of 32 prompts) is flagged per prompt set and
+    backbone, so the plot draws it hollow with its n instead of beside full runs unmarked."""
+    def pt(method, backbone, pset, n):
+        return {"method": method, "backbone": backbone, "prompt_set": pset, "n_prompts": n}
+    pts = [pt("original", "a", "s", 32), pt("pplm", "a", "s", 8), pt("pplm", "b", "s", 8),
+           pt("original", "a", "t", 12), pt("mucola", "a", "t", 12)]
+    assert holistic.fewer_prompts(pts) == [False, True, False, False, False]
+
+
 def test_holistic_cli_and_render_from_json_alone(tmp_path, caplog):
     import shutil
     from pathlib import Path
