@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .data import SENTIMENT_TARGETS  # noqa: E402
 from .io import atomic_path  # noqa: E402
-from .tables import (METHOD_ORDER, sentiment_scorers, sentiment_sort_key,  # noqa: E402
-                     sentiment_target, toxicity_scorers)
+from .tables import (METHOD_ORDER, fewer_prompts, sentiment_scorers,  # noqa: E402
+                     sentiment_sort_key, sentiment_target, toxicity_scorers)
 
 
 def detox_figure(records: Sequence[dict], path: Path) -> None:
@@ -25,23 +25,24 @@ def detox_figure(records: Sequence[dict], path: Path) -> None:
     metrics = [("max_toxicity", "expected max toxicity"), ("mean_toxicity", "mean toxicity")]
     fig, axes = plt.subplots(len(metrics), len(scorers), squeeze=False,
                              figsize=(4.5 * len(scorers) + 2.2, 3.6 * len(metrics)))
-    per_group = {g: [r for m in methods for r in records
-                     if (r["backbone"], r["prompt_set"]) == g and r["method"] == m] for g in groups}
+    few = fewer_prompts(records)
+    per_group = {g: [(r, f) for m in methods for r, f in zip(records, few)
+                     if (r["backbone"], r["prompt_set"]) == g and r["method"] == m]
+                 for g in groups}
     width = 0.8 / max(len(v) for v in per_group.values())
     for (mkey, mlabel), row in zip(metrics, axes):
         for sc, ax in zip(scorers, row):
             top = 0.0  # highest CI end in the panel
             for x, g in enumerate(groups):
                 recs = per_group[g]
-                most = max(r["n_prompts"] for r in recs)
-                for j, rec in enumerate(recs):
+                for j, (rec, subset) in enumerate(recs):
                     e = rec["metrics"].get(f"{mkey}/{sc}")
                     if not e:
                         continue
                     ax.bar(x + (j - (len(recs) - 1) / 2) * width, e["mean"], width,
                            yerr=[[e["mean"] - e["ci_low"]], [e["ci_high"] - e["mean"]]],
                            capsize=2, color=colours[rec["method"]],
-                           hatch="//" if rec["n_prompts"] < most else None, edgecolor="white")
+                           hatch="//" if subset else None, edgecolor="white")
                     top = max(top, e["ci_high"])
             ax.set_xticks(range(len(groups)), [f"{b}\n{p}" for b, p in groups], fontsize=8)
             ax.set_ylabel(f"{mlabel} (0–1)")

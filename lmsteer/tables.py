@@ -102,6 +102,16 @@ _TAIL_COLS = [("ppl", "ppl ↓", "ppl"), ("dist1", "dist-1 ↑", ""), ("dist2", 
               ("dist3", "dist-3 ↑", "")]
 
 
+def fewer_prompts(items: Sequence[dict]) -> list[bool]:
+    """Per record (or holistic point): was it run on fewer prompts than the most in its backbone
+    x prompt set (a slow method on a seeded subset)? Figures draw such runs differently."""
+    most: dict[tuple[str, str], int] = {}
+    for it in items:
+        key = (it["prompt_set"], it["backbone"])
+        most[key] = max(most.get(key, 0), it["n_prompts"])
+    return [it["n_prompts"] < most[(it["prompt_set"], it["backbone"])] for it in items]
+
+
 def fewer_prompts_note(df: pd.DataFrame) -> str:
     """A sentence naming the rows run on fewer prompts than the most in their model x prompt set
     (slow methods such as PPLM): their numbers come from a seeded subset, compare with care."""

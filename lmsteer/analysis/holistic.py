@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..tables import METHOD_ORDER, toxicity_scorers
+from ..tables import METHOD_ORDER, fewer_prompts, toxicity_scorers
 from .common import plain_log_axis, save_figure
 
 
@@ -24,16 +24,6 @@ def points(records: Sequence[dict], scorer: str | None = None) -> list[dict[str,
                     "judge": ppl.get("scorer", "")})
     return sorted(out, key=lambda p: (p["prompt_set"], p["backbone"],
                                       METHOD_ORDER.get(p["method"], 50), p["method"]))
-
-
-def fewer_prompts(pts: Sequence[dict]) -> list[bool]:
-    """Per point: does it come from fewer prompts than the most of its prompt set and backbone
-    (a slow method run on a subset)? Such points are drawn hollow with their n."""
-    most: dict[tuple[str, str], int] = {}
-    for p in pts:
-        key = (p["prompt_set"], p["backbone"])
-        most[key] = max(most.get(key, 0), p["n_prompts"])
-    return [p["n_prompts"] < most[(p["prompt_set"], p["backbone"])] for p in pts]
 
 
 def to_markdown(pts: Sequence[dict]) -> str:
@@ -64,7 +54,7 @@ def figure(pts: Sequence[dict], path: Path) -> None:
     shapes = dict(zip(backbones, "os^Dv<>"))
     fig, axes = plt.subplots(1, max(1, len(sets)), figsize=(6 * max(1, len(sets)) + 2, 4.6),
                              squeeze=False)
-    few = fewer_prompts(pts)
+    few = fewer_prompts(pts)  # drawn hollow with their n
     for ax, ps in zip(axes[0], sets):
         for p, subset in ((q, f) for q, f in zip(pts, few) if q["prompt_set"] == ps):
             star = p["method"] == "lm_steer"

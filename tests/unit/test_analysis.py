@@ -14,6 +14,7 @@ from lmsteer.analysis.common import SteerSumHead, sample_grid
 from lmsteer.generate import sample_batch
 from lmsteer.models import load_model
 from lmsteer.steer import Steer, SteerConfig, output_matrix_sha256
+from lmsteer.tables import fewer_prompts
 from lmsteer.train import TrainConfig, cache_hidden_states, subset_cache
 
 PROMPTS = [{"id": 0, "text": "the cat", "set": "t"}, {"id": 1, "text": "you are", "set": "t"}]
@@ -226,12 +227,12 @@ def test_holistic_points_skip_records_without_perplexity():
 
 def test_holistic_marks_points_from_fewer_prompts():
     """A slow method on a subset (PPLM on 8 of 32 prompts) is flagged per prompt set and
-    backbone, so the plot draws it hollow with its n instead of beside full runs unmarked."""
+    backbone, so the holistic plot draws it hollow with its n (Table 1's figure hatches it)."""
     def pt(method, backbone, pset, n):
         return {"method": method, "backbone": backbone, "prompt_set": pset, "n_prompts": n}
     pts = [pt("original", "a", "s", 32), pt("pplm", "a", "s", 8), pt("pplm", "b", "s", 8),
            pt("original", "a", "t", 12), pt("mucola", "a", "t", 12)]
-    assert holistic.fewer_prompts(pts) == [False, True, False, False, False]
+    assert fewer_prompts(pts) == [False, True, False, False, False]
 
 
 def test_holistic_cli_and_render_from_json_alone(tmp_path, caplog):

@@ -40,15 +40,10 @@ def own_setting(entry, key, model):
     return own.get(model) if isinstance(own, dict) else own
 
 
-def own_n_prompts(entry, model):
-    """A method entry's own prompt count for ``model``, or None."""
-    return own_setting(entry, "n_prompts", model)
-
-
 def detox_n_prompts(model, pset, method):
     """Prompts per set: the method's own number (slow methods; one number, or model -> number),
     else the model's override (a number, or prompt set -> number), else detox.n_prompts."""
-    own = own_n_prompts(DETOX["methods"][method], model)
+    own = own_setting(DETOX["methods"][method], "n_prompts", model)
     if own is not None:
         return own
     n = override(model, "n_prompts", DETOX["n_prompts"])
@@ -276,7 +271,7 @@ def sent_artifact(wildcards):
 def sent_n_prompts(model, method):
     """Prompts per prompt type: the method's own number (one number, or model -> number), else
     the model's, else the config's."""
-    own = own_n_prompts(SENT["methods"][method], model)
+    own = own_setting(SENT["methods"][method], "n_prompts", model)
     return own if own is not None else sent_override(model, "n_prompts", SENT["n_prompts"])
 
 
