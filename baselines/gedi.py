@@ -5,12 +5,14 @@ prefixes for the wanted and the unwanted class, with GeDi's hybrid loss
 ``gen_weight * L_gen + (1 - gen_weight) * L_disc``, where ``L_disc`` is the cross-entropy of
 the Bayes posterior ``p(c | x)`` from the two length-normalised sequence log-likelihoods.
 
-Decoding: for every candidate next token ``v`` the class-conditional LM gives
-``log p(c_wanted | x_<t, v)`` by Bayes' rule over the two codes (running sums of the generated
-tokens' log-probabilities under each code, uniform prior); the base LM's next-token logits get
-``strength * log p(c_wanted | x_<t, v)`` added (GeDi's weighted posterior; a negative strength
-pushes towards the unwanted class). The conditional LM reads code + prompt + continuation with
-its own KV cache per code, so a step costs three forwards.
+Decoding, as GeDi's: for every candidate next token ``v`` the class-conditional LM gives
+``log p(c | x_<t, v)`` by Bayes' rule over the two codes, each code's log-likelihood of prompt,
+continuation and ``v`` divided by its length (uniform prior, ``class_bias`` added to the wanted
+code's); the base LM's log-probs get ``|strength| * log p(c | x_<t, v)`` added, ``c`` the wanted
+code for a positive strength and the unwanted one for a negative strength (GeDi's weighted
+posterior, ``disc_weight``); then GeDi's filtering heuristic (``filter_p``, ``target_p``, 0.8 and
+0.8 as GeDi's defaults). The conditional LM reads code + prompt + continuation with its own KV
+cache per code, so a step costs three forwards.
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ def _seq_logprob(cclm: nn.Module, tok: Any, code: str, texts: list[str], max_len
 
 @METHODS.register("gedi")
 class GeDi(_FineTuned):
-    """Params: ``codes`` (two text prefixes), ``gen_weight`` (0.6), plus ``top_blocks``,
+    """Params: ``codes`` (two text prefixes), ``gen_weight`` (0.6), ``filter_p`` and ``target_p``
+    (0.8; ``filter_p: 0`` turns the filter off), ``class_bias`` (0), plus ``top_blocks``,
     ``steps``, ``lr``, ``batch_size``, ``max_length``; strength is the posterior weight."""
 
     name = "gedi"
@@ -98,18 +101,53 @@ class GeDi(_FineTuned):
         self._n_params = sum(t.numel() for t in tensors.values())
 
     def _cc_step(self, st: dict, c: int, ids, mask, pos) -> None:
-        """Advance the conditional LM under code ``c`` by ``ids``; store next-token log-probs."""
+        """Advance the conditional LM under code ``c`` by ``ids``; store next-token log-probs.
+
+        On a new prompt batch (code, then the left-padded prompt) it also adds the prompt
+        tokens' log-likelihoods under the code to ``st["sum"][c]``; the first real prompt
+        token is predicted from the code's last position, since pads sit in between."""
         b, p = ids.shape[0], len(self.code_ids[c])
         mask = torch.cat([torch.ones(b, p, dtype=mask.dtype, device=mask.device), mask], 1)
-        if st["cache"][c] is None:  # code, then the (left-padded) prompt
+        first = st["cache"][c] is None
+        if first:
             ids = torch.cat([self.code_ids[c].expand(b, p), ids], 1)
             pos = torch.cat([torch.arange(p, device=pos.device).expand(b, p), pos + p], 1)
         else:
             pos = pos + p
         o = self.cclm(input_ids=ids, attention_mask=mask, position_ids=pos,
-                      cache=st["cache"][c], use_cache=True, logits_to_keep=1)
+                      cache=st["cache"][c], use_cache=True, logits_to_keep=0 if first else 1)
         st["cache"][c] = o.cache
         st["lp"][c] = torch.log_softmax(o.logits[:, -1].float(), -1)  # (B, V)
+        if first:
+            rows, total = torch.arange(b, device=ids.device), torch.zeros(b, device=ids.device)
+            for j in range(p, ids.shape[1]):  # one position at a time: (B, V) each
+                prev = torch.where(mask[:, j - 1] > 0, j - 1, p - 1)  # (B,)
+                lp = torch.log_softmax(o.logits[rows, prev].float(), -1)
+                total = total + lp.gather(1, ids[:, j:j + 1]).squeeze(1) * mask[:, j]
+            st["sum"][c] = total
+
+    def _weighted(self, base: torch.Tensor, st: dict, w: torch.Tensor) -> torch.Tensor:
+        """GeDi's weighted posterior and filtering heuristic on one step's logits.
+
+        base (B, V) and w (B,) -> (B, V) log-probs ``log p_LM(v) + |w| log p(c | x, v)``, ``c``
+        the wanted code for w > 0 and the unwanted one for w < 0. ``log p(c | x, v)``: Bayes'
+        rule over the two codes on their log-likelihoods of the sequence with ``v``, each
+        divided by its length (prompt included), as GeDi does. Then the tokens least favoured
+        by the posterior that make up the first ``filter_p`` of the weighted probability are
+        dropped unless their posterior reaches ``target_p``. Rows with w = 0 keep ``base``."""
+        n = st["n"][:, None] + 1  # (B, 1): scored tokens with the candidate
+        ll = torch.stack([(st["sum"][c][:, None] + st["lp"][c]) / n for c in (0, 1)])  # (2,B,V)
+        ll[0] = ll[0] + float(self.params.get("class_bias", 0.0))
+        post = torch.log_softmax(ll, dim=0)  # (2, B, V)
+        want = torch.where((w >= 0)[:, None], post[0], post[1])  # (B, V)
+        out = torch.log_softmax(base.float(), -1) + w.abs()[:, None] * want
+        fp, tp = float(self.params.get("filter_p", 0.8)), float(self.params.get("target_p", 0.8))
+        if fp > 0:
+            order = want.argsort(dim=-1)  # least favoured first
+            cum = torch.softmax(out, -1).gather(1, order).cumsum(-1)
+            drop = (cum < fp) & (want.gather(1, order) < torch.log(torch.tensor(tp)))
+            out = out.scatter(1, order, out.gather(1, order).masked_fill(drop, float("-inf")))
+        return torch.where((w == 0)[:, None], base.float(), out)
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:
@@ -124,20 +162,19 @@ class GeDi(_FineTuned):
                 mask = kw.get("attention_mask", torch.ones_like(ids))
                 pos = kw.get("position_ids")
                 if kw.get("cache") is None:  # a new prompt batch
-                    st.update(cache=[None, None], lp=[None, None],
-                              cum=[torch.zeros(ids.shape[0], device=ids.device)] * 2)
+                    st.update(cache=[None, None], lp=[None, None], sum=[None, None],
+                              n=mask.float().sum(1))  # (B,) real prompt tokens
                     if pos is None:
                         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                else:  # the token chosen last step joins each class's running log-likelihood
+                else:  # the token chosen last step joins each code's log-likelihood
                     for c in (0, 1):
-                        st["cum"][c] = st["cum"][c] + st["lp"][c].gather(1, ids[:, :1]).squeeze(1)
+                        st["sum"][c] = st["sum"][c] + st["lp"][c].gather(1, ids[:, :1]).squeeze(1)
+                    st["n"] = st["n"] + 1
                 for c in (0, 1):
                     self._cc_step(st, c, ids, mask, pos)
-                joint = torch.stack([st["cum"][c][:, None] + st["lp"][c] for c in (0, 1)])  # (2,B,V)
-                post = joint[0] - torch.logsumexp(joint, dim=0)  # log p(wanted | x, v): (B, V)
                 w = omega.expand(ids.shape[0]) if omega.ndim == 0 else omega  # (B,)
                 logits = out.logits.clone()
-                logits[:, -1] = (logits[:, -1].float() + w[:, None] * post).to(logits.dtype)
+                logits[:, -1] = self._weighted(logits[:, -1], st, w).to(logits.dtype)
                 out.logits = logits
                 return out
             return forward

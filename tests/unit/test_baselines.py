@@ -192,3 +192,67 @@ def test_gedi_posterior_steers_both_ways(tiny_llama, tmp_path):
     fresh = get_method("gedi", **FT)
     fresh.load(model, tok, tmp_path)
     assert fresh.num_trainable_parameters() == m.num_trainable_parameters() > 0
+
+
+def _gedi_reference(m, ids: list[int], cands: list[int]) -> torch.Tensor:
+    """log p(code | prompt ids + v) per code and candidate, GeDi's way, by full forwards: (2, C)."""
+    out = []
+    for code in m.code_ids:
+        row = []
+        for v in cands:
+            seq = torch.tensor([code.tolist() + ids + [v]])
+            with torch.no_grad():
+                lp = torch.log_softmax(m.cclm(input_ids=seq).logits[0].float(), -1)
+            p = len(code)
+            scored = [float(lp[j - 1, seq[0, j]]) for j in range(p, seq.shape[1])]
+            row.append(sum(scored) / len(scored))  # length-normalised log-likelihood
+        out.append(row)
+    return torch.log_softmax(torch.tensor(out), dim=0)
+
+
+def _steered_step(model, m, tok, texts, strength):
+    """Base and GeDi-weighted next-token log-probs for a left-padded batch: (B, V) each."""
+    side, tok.padding_side = tok.padding_side, "left"
+    enc = tok(texts, return_tensors="pt", padding=True)
+    tok.padding_side = side
+    pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        base = torch.log_softmax(model(**enc, position_ids=pos).logits[:, -1].float(), -1)
+        with m.control(model, strength):
+            lp = torch.log_softmax(model(**enc, position_ids=pos).logits[:, -1].float(), -1)
+    return enc, base, lp
+
+
+def test_gedi_posterior_is_bayes_over_length_normalised_likelihoods(tiny_llama, tmp_path):
+    """GeDi's decoding: |w| * log p(c | x, v), each code's log-likelihood of prompt + v divided
+    by its length; c the wanted code for w > 0 and the unwanted one for w < 0; left padding
+    does not change a prompt's posterior."""
+    model, tok = tiny_llama
+    m = get_method("gedi", filter_p=0, **FT)
+    m.fit(model, tok, PAIRS, tmp_path, seed=0)
+    m.load(model, tok, tmp_path)
+    texts, cands = ["you are a", "the"], [5, 17, 42, 99]
+    for w in (4.0, -4.0):
+        enc, base, lp = _steered_step(model, m, tok, texts, w)
+        for b, text in enumerate(texts):
+            ids = tok(text)["input_ids"]
+            ref = _gedi_reference(m, ids, cands)[0 if w > 0 else 1]  # (C,)
+            shift = (lp[b] - base[b])[cands]
+            shift = shift - shift[0] + ref[0] * abs(w)  # log_softmax renormalises: compare shapes
+            assert torch.allclose(shift, abs(w) * ref, atol=1e-4), (w, text)
+    assert enc["attention_mask"][1].sum() < enc["attention_mask"][0].sum()  # "the" was padded
+
+
+def test_gedi_filter_drops_only_unwanted_low_mass_tokens(tiny_llama, tmp_path):
+    model, tok = tiny_llama
+    m = get_method("gedi", filter_p=0.8, target_p=0.8, **FT)
+    m.fit(model, tok, PAIRS, tmp_path, seed=0)
+    m.load(model, tok, tmp_path)
+    _, _, lp = _steered_step(model, m, tok, ["you are a"], 4.0)
+    m.params["filter_p"] = 0
+    _, _, unfiltered = _steered_step(model, m, tok, ["you are a"], 4.0)
+    dropped = torch.isinf(lp[0])
+    assert dropped.any() and not dropped.all()
+    assert float(unfiltered[0][dropped].exp().sum()) < 0.8  # within the first filter_p of mass
+    post = _gedi_reference(m, tok("you are a")["input_ids"], dropped.nonzero()[:5, 0].tolist())[0]
+    assert (post < torch.log(torch.tensor(0.8))).all()  # none of them clears target_p
