@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -28,6 +29,7 @@ from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS
 from lmsteer.models import model_device
+from lmsteer.steer import apply_final_logit_transform
 
 from .finetune import finetune, load_tensors, save_tensors, top_block_parameters, tuned_copy
 from .finetuned import _FineTuned
@@ -114,15 +116,20 @@ class GeDi(_FineTuned):
             pos = torch.cat([torch.arange(p, device=pos.device).expand(b, p), pos + p], 1)
         else:
             pos = pos + p
+        # On the prompt only the last hidden state is kept, (B, T, H), and projected one
+        # position at a time: full prompt logits would be (B, T, V), GBs for a 262k vocabulary.
         o = self.cclm(input_ids=ids, attention_mask=mask, position_ids=pos,
-                      cache=st["cache"][c], use_cache=True, logits_to_keep=0 if first else 1)
+                      cache=st["cache"][c], use_cache=True, logits_to_keep=1,
+                      **({"output_hidden_states": -1} if first else {}))
         st["cache"][c] = o.cache
         st["lp"][c] = torch.log_softmax(o.logits[:, -1].float(), -1)  # (B, V)
         if first:
+            hid, head = o.hidden_states[-1], self.cclm.get_output_embeddings()  # post final norm
             rows, total = torch.arange(b, device=ids.device), torch.zeros(b, device=ids.device)
             for j in range(p, ids.shape[1]):  # one position at a time: (B, V) each
                 prev = torch.where(mask[:, j - 1] > 0, j - 1, p - 1)  # (B,)
-                lp = torch.log_softmax(o.logits[rows, prev].float(), -1)
+                logits = apply_final_logit_transform(self.cclm, head(hid[rows, prev]))
+                lp = torch.log_softmax(logits.float(), -1)
                 total = total + lp.gather(1, ids[:, j:j + 1]).squeeze(1) * mask[:, j]
             st["sum"][c] = total
 
@@ -145,7 +152,7 @@ class GeDi(_FineTuned):
         if fp > 0:
             order = want.argsort(dim=-1)  # least favoured first
             cum = torch.softmax(out, -1).gather(1, order).cumsum(-1)
-            drop = (cum < fp) & (want.gather(1, order) < torch.log(torch.tensor(tp)))
+            drop = (cum < fp) & (want.gather(1, order) < math.log(tp))
             out = out.scatter(1, order, out.gather(1, order).masked_fill(drop, float("-inf")))
         return torch.where((w == 0)[:, None], base.float(), out)
 
