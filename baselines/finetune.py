@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from lmsteer.errors import LMSteerError, TrainingError
 from lmsteer.io import atomic_path
+from lmsteer.headloss import head_parts, token_nll
 from lmsteer.models import model_device
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,24 @@ def top_block_parameters(model: nn.Module, top: int) -> dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if id(p) in chosen}
 
 
+def next_token_nll(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   keep: torch.Tensor) -> torch.Tensor:
+    """NLL of the next tokens ``input_ids[:, 1:][keep]``, keep (B, T-1) bool: (N,).
+
+    With a frozen output matrix (every fine-tune here tunes blocks below it) the head runs on
+    the kept positions' last hidden states only, chunked (:func:`lmsteer.headloss.token_nll`):
+    the full (B, T, V) logits, pads and all, are never formed."""
+    target = input_ids[:, 1:][keep]  # (N,)
+    weight, bias, cap = head_parts(model)
+    if weight.requires_grad or (bias is not None and bias.requires_grad):  # a tuned head
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return nn.functional.cross_entropy(logits[:, :-1][keep].float(), target,
+                                           reduction="none")
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask
+                              ).last_hidden_state  # (B, T, d), after the final norm
+    return token_nll(hidden[:, :-1][keep], weight, target, bias, cap)
+
+
 def lm_loss(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int) -> torch.Tensor:
     """Mean next-token NLL over the (right-padded) texts' real tokens."""
     side = tok.padding_side
@@ -49,9 +68,8 @@ def lm_loss(model: nn.Module, tok: Any, texts: Sequence[str], max_length: int) -
                   max_length=max_length).to(model_device(model))
     finally:
         tok.padding_side = side
-    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
-    target = enc["input_ids"][:, 1:].masked_fill(enc["attention_mask"][:, 1:] == 0, -100)
-    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
+    keep = enc["attention_mask"][:, 1:] > 0  # (B, T-1): positions whose next token is real
+    return next_token_nll(model, enc["input_ids"], enc["attention_mask"], keep).mean()
 
 
 @contextlib.contextmanager

@@ -31,7 +31,8 @@ from lmsteer.methods import METHODS
 from lmsteer.models import model_device
 from lmsteer.steer import apply_final_logit_transform
 
-from .finetune import finetune, load_tensors, save_tensors, top_block_parameters, tuned_copy
+from .finetune import (finetune, load_tensors, next_token_nll, save_tensors,
+                       top_block_parameters, tuned_copy)
 from .finetuned import _FineTuned
 from .logits import patched_forward
 
@@ -49,12 +50,12 @@ def _seq_logprob(cclm: nn.Module, tok: Any, code: str, texts: list[str], max_len
     finally:
         tok.padding_side = side
     n_code = len(tok(code, add_special_tokens=False)["input_ids"])
-    logits = cclm(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
-    lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(
-        -1, enc["input_ids"][:, 1:, None]).squeeze(-1)  # (B, T-1)
-    keep = enc["attention_mask"][:, 1:].clone().float()
-    keep[:, :n_code] = 0  # score the text, not the code
-    return (lp * keep).sum(1) / keep.sum(1).clamp(min=1)
+    keep = enc["attention_mask"][:, 1:] > 0  # (B, T-1)
+    keep[:, :n_code] = False  # score the text, not the code
+    nll = next_token_nll(cclm, enc["input_ids"], enc["attention_mask"], keep)  # (N,)
+    rows = keep.nonzero()[:, 0]  # (N,) the text of each kept position
+    total = torch.zeros(keep.shape[0], device=nll.device).index_add(0, rows, -nll)
+    return total / keep.sum(1).clamp(min=1)
 
 
 @METHODS.register("gedi")

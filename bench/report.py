@@ -1,6 +1,6 @@
 """Summarise the benchmark JSON and the DAG's Snakemake benchmark files as markdown tables.
 
-Reads ``results/bench/{generation,sampling,training,scoring}.json`` (written by the bench_*
+Reads ``results/bench/{generation,sampling,training,scoring,headloss}.json`` (written by the bench_*
 scripts) and ``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by
 Snakemake), writes ``results/bench/dag.json`` and, with ``--readme``, replaces the text between
 the ``<!-- bench:targets -->`` / ``<!-- bench:dag -->`` markers and their ``:end`` partners, so
@@ -30,6 +30,7 @@ def targets_table(bench: Path) -> str:
     """One row per performance target of the benchmark scripts that have been run."""
     gen, smp = _load(bench / "generation.json"), _load(bench / "sampling.json")
     trn, sco = _load(bench / "training.json"), _load(bench / "scoring.json")
+    hl = _load(bench / "headloss.json")
     rows = ["| target | goal | measured (this machine, 2 threads) | met |", "|---|---|---|---|"]
     if gen:
         rows += [
@@ -63,6 +64,19 @@ def targets_table(bench: Path) -> str:
                              ">= 2x", f"{r['sampler_speedup']:.1f}x (end to end "
                              f"{r['generate_speedup']:.2f}x vs. HF generate)",
                              r["sampler_speedup"] >= 2))
+    if hl:
+        st, ft = hl["steer_step"], hl["finetune_step"]
+        rows += [
+            _row(f"chunked head loss, steer step on {hl['model']} ({hl['vocab']:,} tokens, "
+                 f"{st['rows']} rows)", "> 1x (plain / chunked)",
+                 f"{st['plain_over_chunked_bfloat16']:.2f}x bfloat16 head, "
+                 f"{st['plain_over_chunked_float32']:.2f}x float32 head "
+                 f"({hl.get('cpu', '?')})", st["plain_over_chunked_bfloat16"] > 1),
+            _row(f"chunked head loss, fine-tune step on {hl['model']} ({ft['texts']} texts)",
+                 "> 1x (plain / chunked)",
+                 f"{ft['plain_over_chunked']:.2f}x ({ft['plain_s']} s vs. {ft['chunked_s']} s; "
+                 f"peak RSS {ft['peak_rss_mb']['plain']:,.0f} vs. "
+                 f"{ft['peak_rss_mb']['chunked']:,.0f} MiB)", ft["plain_over_chunked"] > 1)]
     rss = []
     if gen:
         rss.append(f"generation {gen['peak_rss_mb']:,.0f}")

@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 
 from .errors import TrainingError
 from .io import atomic_path, write_json
+from .headloss import head_parts, token_nll
 from .models import model_device
-from .steer import Steer, SteerConfig, apply_final_logit_transform, output_matrix_sha256
+from .steer import Steer, SteerConfig, output_matrix_sha256
 
 log = logging.getLogger(__name__)
 
@@ -130,16 +131,13 @@ def steer_loss(model: nn.Module, steer: Steer, hidden: torch.Tensor, values: tor
     """Mean token NLL of ``target`` under steered logits; hidden (N, d), values (N, S).
 
     ``head_weight`` (V, d) may be a lower-precision copy of the frozen output matrix (mixed
-    precision for the one big product); the steer itself always trains in float32.
+    precision for the one big product); the steer itself always trains in float32. The
+    product and the cross-entropy run chunked (:func:`lmsteer.headloss.token_nll`).
     """
     steered = steer.steer_hidden(hidden, values)  # (N, d)
-    if head_weight is None:
-        logits = steer.base_head(steered)  # (N, V)
-    else:
-        bias = getattr(steer.base_head, "bias", None)
-        logits = nn.functional.linear(steered.to(head_weight.dtype), head_weight,
-                                      None if bias is None else bias.to(head_weight.dtype))
-    return nn.functional.cross_entropy(apply_final_logit_transform(model, logits).float(), target)
+    weight, bias, cap = head_parts(model, steer.base_head, head_weight)
+    return token_nll(steered, weight.detach(), target,
+                     None if bias is None else bias.detach(), cap).mean()
 
 
 def _save_checkpoint(ckpt: Path, steer: Steer, opt: torch.optim.Optimizer, step: int,

@@ -1,0 +1,120 @@
+"""The chunked head loss (lmsteer.headloss.token_nll) vs. the plain full-logit cross-entropy.
+
+Two places pay for the frozen output matrix at every training step, timed side by side in
+one process (interleaved rounds, median of ``--repeats``):
+
+- **steer step** (``train_steer``): ``--rows`` cached hidden-state rows (default 340, 16
+  examples of the measured ~21 tokens) through the steer and the head, loss + backward; the
+  plain arm is the loss the library used before (``linear`` then ``cross_entropy``), for a
+  float32 and a bfloat16 head (config ``head_dtype``).
+- **fine-tune step** (DAPT, LoRA, DExperts, GeDi): one forward + backward of the real LM
+  with its top 2 blocks trainable on a batch of ``--batch`` texts; the plain arm forms the
+  (B, T, V) logits of every position, pads included, as ``lm_loss`` did before.
+
+Writes results/bench/headloss.json.
+
+    python bench/bench_headloss.py [--model gemma3-270m] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import nn
+
+from _timing import PeakRSS, interleaved_medians, machine_info, no_context, write_result
+from baselines.finetune import lm_loss, only_trainable, top_block_parameters
+from lmsteer.models import load_model
+from lmsteer.steer import Steer, SteerConfig
+from lmsteer.train import steer_loss
+
+TEXTS = [  # tweet-length texts of mixed length, as the detox and sentiment training sets
+    "this is a fairly ordinary sentence about the weather in the city today",
+    "short one", "thanks for the follow, have a great day",
+    "a much longer text that goes on and on about many things, places and people, with "
+    "commas, clauses and more words than usual in a post of this kind on the site",
+]
+
+
+def plain_steer_loss(steer, hidden, values, target, head_w):
+    steered = steer.steer_hidden(hidden, values)  # (N, d)
+    logits = nn.functional.linear(steered.to(head_w.dtype), head_w)  # (N, V)
+    return nn.functional.cross_entropy(logits.float(), target)
+
+
+def plain_lm_loss(model, tok, texts, max_length):
+    tok.padding_side = "right"
+    enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True,
+              max_length=max_length)
+    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    target = enc["input_ids"][:, 1:].masked_fill(enc["attention_mask"][:, 1:] == 0, -100)
+    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="gemma3-270m")
+    ap.add_argument("--rows", type=int, default=340, help="hidden-state rows per steer step")
+    ap.add_argument("--rank", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=16, help="texts per fine-tune step")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default="results/bench/headloss.json")
+    args = ap.parse_args()
+    model, tok = load_model(args.model)
+    head = model.get_output_embeddings()
+    v, d = head.weight.shape
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(args.rows, d, generator=g) * 3  # (N, d)
+    target = torch.randint(v, (args.rows,), generator=g)
+    values = torch.stack([torch.where(torch.rand(args.rows, generator=g) < .5, -1., 1.),
+                          torch.ones(args.rows)], 1)  # (N, 2)
+    steer = Steer(SteerConfig(rank=args.rank, hidden_size=d), seed=0).attach(model)
+
+    def step(fn):
+        steer.projector1.grad = steer.projector2.grad = None
+        fn().backward()
+
+    arms = {}
+    for dt in ("float32", "bfloat16"):
+        w = steer.base_head.weight.detach().to(getattr(torch, dt))  # (V, d)
+        arms[f"steer_plain_{dt}"] = (no_context, lambda w=w: step(
+            lambda: plain_steer_loss(steer, hidden, values, target, w)))
+        arms[f"steer_chunked_{dt}"] = (no_context, lambda w=w: step(
+            lambda: steer_loss(model, steer, hidden, values, target, w)))
+    steer_t = interleaved_medians(arms, args.repeats)
+    steer.detach()
+
+    texts = (TEXTS * args.batch)[:args.batch]
+    params = top_block_parameters(model, 2)
+    model.train()
+    ft_t, rss = {}, {}
+    with only_trainable(model, list(params.values())):
+        for name, fn in (("plain", plain_lm_loss), ("chunked", lm_loss)):
+            with PeakRSS() as peak:
+                fn(model, tok, texts, 48).backward()
+            rss[name] = peak.peak_mb
+        ft_t = interleaved_medians(
+            {n: (no_context, lambda fn=fn: fn(model, tok, texts, 48).backward())
+             for n, fn in (("plain", plain_lm_loss), ("chunked", lm_loss))}, args.repeats)
+    model.eval()
+    res = {
+        "model": args.model, "vocab": v, "hidden": d, "torch_threads": torch.get_num_threads(),
+        **machine_info(), "repeats": args.repeats,
+        "steer_step": {"rows": args.rows, "rank": args.rank,
+                       **{f"{k}_s": round(t, 3) for k, t in steer_t.items()},
+                       "plain_over_chunked_float32": round(steer_t["steer_plain_float32"]
+                                                           / steer_t["steer_chunked_float32"], 2),
+                       "plain_over_chunked_bfloat16": round(steer_t["steer_plain_bfloat16"]
+                                                            / steer_t["steer_chunked_bfloat16"], 2),
+                       "bfloat16_over_float32_chunked": round(steer_t["steer_chunked_bfloat16"]
+                                                              / steer_t["steer_chunked_float32"], 2)},
+        "finetune_step": {"texts": args.batch, "top_blocks": 2,
+                          "plain_s": round(ft_t["plain"], 3), "chunked_s": round(ft_t["chunked"], 3),
+                          "plain_over_chunked": round(ft_t["plain"] / ft_t["chunked"], 2),
+                          "peak_rss_mb": rss},
+    }
+    write_result(res, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The chunked head loss against the plain full-logit cross-entropy it replaces."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lmsteer.headloss import token_nll
+
+
+def _plain(hidden, weight, target, bias=None, softcap=None):
+    logits = nn.functional.linear(hidden.to(weight.dtype), weight, bias).float()  # (N, V)
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return nn.functional.cross_entropy(logits, target, reduction="none")
+
+
+def _case(n=13, d=8, v=50, seed=0, bias=False):
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(n, d, generator=g)
+    weight = torch.randn(v, d, generator=g)
+    target = torch.randint(v, (n,), generator=g)
+    b = torch.randn(v, generator=g) if bias else None
+    return hidden, weight, target, b
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 13, 100])
+@pytest.mark.parametrize("bias,softcap", [(False, None), (True, None), (False, 3.0)])
+def test_token_nll_matches_plain_loss_and_gradient(chunk, bias, softcap):
+    hidden, weight, target, b = _case(bias=bias)
+    upstream = torch.rand(hidden.shape[0])  # a weighting, so each row's gradient is checked
+    h1 = hidden.clone().requires_grad_()
+    ref = _plain(h1, weight, target, b, softcap)
+    (ref * upstream).sum().backward()
+    h2 = hidden.clone().requires_grad_()
+    got = token_nll(h2, weight, target, b, softcap, chunk=chunk)
+    (got * upstream).sum().backward()
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(h2.grad, h1.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_token_nll_with_a_bfloat16_matrix_matches_the_mixed_precision_loss():
+    hidden, weight, target, _ = _case(n=40, d=16, v=300)
+    wb = weight.to(torch.bfloat16)
+    h1 = hidden.clone().requires_grad_()
+    _plain(h1, wb, target).mean().backward()
+    h2 = hidden.clone().requires_grad_()
+    loss = token_nll(h2, wb, target, chunk=7).mean()
+    loss.backward()
+    torch.testing.assert_close(loss, _plain(hidden, wb, target).mean(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(h2.grad, h1.grad, rtol=2e-2, atol=1e-4)
+    assert h2.grad.dtype == torch.float32
+
+
+def test_token_nll_without_grad_gives_the_same_values():
+    hidden, weight, target, _ = _case()
+    with torch.no_grad():
+        got = token_nll(hidden, weight, target, chunk=5)
+    torch.testing.assert_close(got, _plain(hidden, weight, target), rtol=1e-5, atol=1e-5)
+
+
+def test_token_nll_refuses_a_trainable_matrix_and_bad_shapes():
+    hidden, weight, target, _ = _case()
+    with pytest.raises(ValueError, match="frozen"):
+        token_nll(hidden, weight.clone().requires_grad_(), target)
+    with pytest.raises(ValueError, match=r"\(N, d\)"):
+        token_nll(hidden[None], weight, target)
+    with pytest.raises(ValueError, match="chunk"):
+        token_nll(hidden, weight, target, chunk=0)
+
+
+def _plain_lm_loss(model, tok, texts, max_length):
+    """The fine-tune loss as it was: full (B, T, V) logits, pads ignored."""
+    tok.padding_side = "right"
+    enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True,
+              max_length=max_length)
+    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    target = enc["input_ids"][:, 1:].masked_fill(enc["attention_mask"][:, 1:] == 0, -100)
+    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
+
+
+def test_lm_loss_and_its_gradient_match_the_full_logit_loss(tiny):
+    from baselines.finetune import lm_loss, only_trainable, top_block_parameters
+
+    model, tok, family = tiny
+    texts = ["the cat sat on the mat .", "you are a kind person", "a dog ran in the park . i"]
+    params = top_block_parameters(model, 1)
+    grads = []
+    with only_trainable(model, list(params.values())):
+        for fn in (_plain_lm_loss, lm_loss):
+            model.zero_grad(set_to_none=True)
+            loss = fn(model, tok, texts, 16)
+            loss.backward()
+            grads.append((loss.detach(), [p.grad.clone() for p in params.values()]))
+    (ref, ref_g), (got, got_g) = grads
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(got_g, ref_g):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in got_g), family
+
+
+def test_lm_loss_trains_a_tuned_head_through_the_full_logits(tiny_llama):
+    from baselines.finetune import lm_loss, only_trainable
+
+    model, tok = tiny_llama
+    head = model.get_output_embeddings().weight
+    with only_trainable(model, [head]):
+        lm_loss(model, tok, ["the cat sat on the mat ."], 16).backward()
+    assert head.grad is not None and head.grad.abs().sum() > 0
