@@ -8,8 +8,8 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ..headloss import head_parts, token_nll
 from ..models import model_device
-from ..steer import apply_final_logit_transform
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ def conditional_perplexity(model: Any, tok: Any, prompts: Sequence[str],
         hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, d)
         tm = target_mask[:, 1:]  # (B, T-1): positions whose next token is a continuation token
         sel = hidden[:, :-1][tm]  # (N, d) only where a continuation token is predicted
-        logits = apply_final_logit_transform(model, model.get_output_embeddings()(sel)).float()
-        nll = torch.nn.functional.cross_entropy(logits, ids[:, 1:][tm], reduction="none")  # (N,)
+        weight, bias, cap = head_parts(model)
+        nll = token_nll(sel, weight, ids[:, 1:][tm], bias, cap)  # (N,), chunked over rows
         counts = tm.sum(dim=1).tolist()
         for chunk in torch.split(nll, counts):
             out.append(math.exp(float(chunk.mean())) if chunk.numel() else float("nan"))

@@ -107,3 +107,21 @@ def test_lm_loss_trains_a_tuned_head_through_the_full_logits(tiny_llama):
     with only_trainable(model, [head]):
         lm_loss(model, tok, ["the cat sat on the mat ."], 16).backward()
     assert head.grad is not None and head.grad.abs().sum() > 0
+
+
+def test_gedi_sequence_log_likelihood_matches_the_full_logit_one(tiny_llama):
+    from baselines.gedi import _seq_logprob
+
+    model, tok = tiny_llama
+    texts = ["the cat sat on the mat .", "a dog", "you are a kind person . i love this"]
+    tok.padding_side = "right"
+    enc = tok([f"positive: {t}" for t in texts], return_tensors="pt", padding=True)
+    n_code = len(tok("positive:", add_special_tokens=False)["input_ids"])
+    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+    lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(
+        -1, enc["input_ids"][:, 1:, None]).squeeze(-1)  # (B, T-1)
+    keep = enc["attention_mask"][:, 1:].clone().float()
+    keep[:, :n_code] = 0
+    ref = (lp * keep).sum(1) / keep.sum(1).clamp(min=1)
+    torch.testing.assert_close(_seq_logprob(model, tok, "positive:", texts, 32), ref,
+                               rtol=1e-5, atol=1e-5)
