@@ -10,6 +10,9 @@ one process (interleaved rounds, median of ``--repeats``):
 - **fine-tune step** (DAPT, LoRA, DExperts, GeDi): one forward + backward of the real LM
   with its top 2 blocks trainable on a batch of ``--batch`` texts; the plain arm forms the
   (B, T, V) logits of every position, pads included, as ``lm_loss`` did before.
+- **judge batch** (scoring): conditional perplexity of 16 prompt + 20-token continuations
+  under the LM loaded in ``--judge-dtype`` (the config's ``judge_dtype``), plain (the head on
+  every continuation position at once, then ``cross_entropy``) against the chunked loss.
 
 Writes results/bench/headloss.json.
 
@@ -25,6 +28,7 @@ from torch import nn
 from _timing import PeakRSS, interleaved_medians, machine_info, no_context, write_result
 from baselines.finetune import lm_loss, only_trainable, top_block_parameters
 from lmsteer.models import load_model
+from lmsteer.scoring import fluency
 from lmsteer.steer import Steer, SteerConfig
 from lmsteer.train import steer_loss
 
@@ -51,15 +55,47 @@ def plain_lm_loss(model, tok, texts, max_length):
     return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
 
 
-def main() -> None:
+def plain_token_nll(hidden, weight, target, bias=None, softcap=None, chunk=None):
+    """What the judge computed before: the head on all rows at once, then cross_entropy."""
+    logits = nn.functional.linear(hidden, weight, bias).float()  # (N, V)
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return nn.functional.cross_entropy(logits, target, reduction="none")
+
+
+def time_judge(args) -> dict:
+    """fluency.conditional_perplexity with the chunked loss and with the plain one swapped in."""
+    judge, tok = load_model(args.model, dtype=args.judge_dtype)
+    prompts = (TEXTS * 4)[:16]
+    conts = [" and then the rest of the story went on for a while, as these stories often do"
+             " in the end"] * 16
+    chunked = fluency.token_nll
+
+    def run(fn):
+        fluency.token_nll = fn
+        try:
+            return fluency.conditional_perplexity(judge, tok, prompts, conts, batch_size=16,
+                                                  progress=False)
+        finally:
+            fluency.token_nll = chunked
+
+    a, b = run(plain_token_nll), run(chunked)
+    t = interleaved_medians({"plain": (no_context, lambda: run(plain_token_nll)),
+                             "chunked": (no_context, lambda: run(chunked))}, args.repeats)
+    t["max_rel_diff"] = float(max(abs(x - y) / x for x, y in zip(a, b)))
+    return t
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="gemma3-270m")
     ap.add_argument("--rows", type=int, default=340, help="hidden-state rows per steer step")
     ap.add_argument("--rank", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16, help="texts per fine-tune step")
+    ap.add_argument("--judge-dtype", default="bfloat16")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default="results/bench/headloss.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     model, tok = load_model(args.model)
     head = model.get_output_embeddings()
     v, d = head.weight.shape
@@ -97,6 +133,7 @@ def main() -> None:
             {n: (no_context, lambda fn=fn: fn(model, tok, texts, 48).backward())
              for n, fn in (("plain", plain_lm_loss), ("chunked", lm_loss))}, args.repeats)
     model.eval()
+    judge_t = time_judge(args)
     res = {
         "model": args.model, "vocab": v, "hidden": d, "torch_threads": torch.get_num_threads(),
         **machine_info(), "repeats": args.repeats,
@@ -112,6 +149,11 @@ def main() -> None:
                           "plain_s": round(ft_t["plain"], 3), "chunked_s": round(ft_t["chunked"], 3),
                           "plain_over_chunked": round(ft_t["plain"] / ft_t["chunked"], 2),
                           "peak_rss_mb": rss},
+        "judge_batch": {"pairs": 16, "dtype": args.judge_dtype,
+                        "plain_s": round(judge_t["plain"], 3),
+                        "chunked_s": round(judge_t["chunked"], 3),
+                        "plain_over_chunked": round(judge_t["plain"] / judge_t["chunked"], 2),
+                        "max_rel_diff": judge_t["max_rel_diff"]},
     }
     write_result(res, args.out)
 

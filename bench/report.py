@@ -77,6 +77,12 @@ def targets_table(bench: Path) -> str:
                  f"{ft['plain_over_chunked']:.2f}x ({ft['plain_s']} s vs. {ft['chunked_s']} s; "
                  f"peak RSS {ft['peak_rss_mb']['plain']:,.0f} vs. "
                  f"{ft['peak_rss_mb']['chunked']:,.0f} MiB)", ft["plain_over_chunked"] > 1)]
+        if "judge_batch" in hl:
+            jb = hl["judge_batch"]
+            rows.append(_row(f"chunked head loss, judge batch ({jb['pairs']} pairs, {jb['dtype']})",
+                             "> 1x (plain / chunked)",
+                             f"{jb['plain_over_chunked']:.2f}x ({jb['plain_s']} s vs. "
+                             f"{jb['chunked_s']} s)", jb["plain_over_chunked"] > 1))
     rss = []
     if gen:
         rss.append(f"generation {gen['peak_rss_mb']:,.0f}")

@@ -73,3 +73,22 @@ def test_bench_methods_times_every_method_against_the_original(tmp_path: Path) -
     assert res["methods"]["prompting"]["seconds"] > 0 and res["lm_parameters"] > 0
     with pytest.raises(SystemExit, match="METHOD:key=value"):
         bench_methods.parse_methods(["pplm"], ["lora:rank=2"])
+
+
+def test_bench_headloss_times_both_losses_and_reports_them(tmp_path: Path) -> None:
+    import bench_headloss
+
+    out = tmp_path / "headloss.json"
+    bench_headloss.main(["--model", "tiny-llama", "--rows", "20", "--rank", "4", "--batch", "2",
+                         "--judge-dtype", "float32", "--repeats", "1", "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert res["model"] == "tiny-llama" and res["vocab"] > 0
+    for part in ("steer_step", "finetune_step", "judge_batch"):
+        assert res[part]["plain_over_chunked" if part != "steer_step"
+                         else "plain_over_chunked_float32"] > 0
+    assert res["judge_batch"]["max_rel_diff"] < 1e-4  # the same perplexities both ways
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "headloss.json").write_text(out.read_text())
+    table = report.targets_table(tmp_path / "bench")
+    assert "chunked head loss, fine-tune step on tiny-llama" in table
+    assert "judge batch (16 pairs, float32)" in table
