@@ -5,8 +5,11 @@
   direction); any non-zero strength generates with the adapted weights.
 - **DExperts**: an expert fine-tuned on the wanted and an anti-expert on the unwanted text, from
   the same base; at decoding ``logits = base + alpha * (expert - anti-expert)`` with ``alpha`` the
-  strength (paper: 2.0 for detox, 3.2 for sentiment; a negative alpha steers the other way).
-  The three models keep their own KV caches, so a step costs three forwards.
+  strength (paper: 2.0 for detox, 3.2 for sentiment; a negative alpha steers the other way),
+  over the base LM's top-``filter_p`` nucleus only (0.9, as DExperts' generation code: tokens
+  outside it get -inf before the experts are added, so the experts reweight the base LM's
+  candidates and cannot bring in tokens it finds implausible). The three models keep their own
+  KV caches, so a step costs three forwards.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
 from lmsteer.models import model_device
+from lmsteer.sampling import nucleus_mask
 
 from .logits import patched_forward
 from .finetune import (finetune, load_tensors, save_tensors, swapped, top_block_parameters,
@@ -95,7 +99,8 @@ class DAPT(_FineTuned):
 
 @METHODS.register("dexperts")
 class DExperts(_FineTuned):
-    """Params as DAPT's (``top_blocks``, ``steps``, ...); strength is alpha."""
+    """Params as DAPT's (``top_blocks``, ``steps``, ...) plus ``filter_p`` (0.9; 1 turns the
+    base-nucleus filter off); strength is alpha. Rows with alpha 0 are the plain LM."""
 
     name = "dexperts"
 
@@ -121,6 +126,7 @@ class DExperts(_FineTuned):
         alpha = torch.as_tensor(strength, dtype=torch.float32,
                                 device=model_device(model))
         caches: dict[str, Any] = {}
+        fp = float(self.params.get("filter_p", 0.9))
 
         def make(original: Callable) -> Callable:
             def forward(*args: Any, **kw: Any):
@@ -133,7 +139,12 @@ class DExperts(_FineTuned):
                     caches[tag] = getattr(o, "cache", None)
                     diff = diff + sign * o.logits.float()
                 a = alpha.expand(out.logits.shape[0]) if alpha.ndim == 0 else alpha  # (B,)
-                out.logits = (out.logits.float() + a[:, None, None] * diff).to(out.logits.dtype)
+                base = out.logits.float()  # (B, T, V)
+                if fp < 1.0:  # DExperts' filter: only the base LM's nucleus stays a candidate
+                    keep = nucleus_mask(base.flatten(0, 1), fp).view(base.shape)
+                    keep |= (a == 0)[:, None, None]  # alpha 0: the plain LM, unfiltered
+                    base = base.masked_fill(~keep, float("-inf"))
+                out.logits = (base + a[:, None, None] * diff).to(out.logits.dtype)
                 return out
             return forward
 

@@ -12,12 +12,18 @@ from __future__ import annotations
 import torch
 
 
-def _nucleus_weights(probs_sorted: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Probabilities sorted in descending order (B, K), zeroed outside the nucleus: a token
-    stays while the mass ranked before it is below top_p; the first always stays."""
+def _nucleus_keep(probs_sorted: torch.Tensor, top_p: float) -> torch.Tensor:
+    """For probabilities sorted in descending order (B, K): which stay in the nucleus (B, K)
+    bool. A token stays while the mass ranked before it is below top_p; the first always stays."""
     before = probs_sorted.cumsum(dim=-1) - probs_sorted  # (B, K) exclusive cumulative mass
     keep = before < top_p
     keep[..., 0] = True
+    return keep
+
+
+def _nucleus_weights(probs_sorted: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Probabilities sorted in descending order (B, K), zeroed outside the nucleus."""
+    keep = _nucleus_keep(probs_sorted, top_p)
     return torch.where(keep, probs_sorted, torch.zeros_like(probs_sorted))
 
 
@@ -46,6 +52,26 @@ def sample_top_p(logits: torch.Tensor, top_p: float, temperature: float = 1.0, k
         choice = torch.multinomial(w, 1, generator=generator).squeeze(1)
         out[rest] = idx.gather(1, choice[:, None]).squeeze(1)
     return out
+
+
+def nucleus_mask(logits: torch.Tensor, top_p: float, k: int = 1024) -> torch.Tensor:
+    """True where a token of ``logits`` (B, V) lies in its row's top-p nucleus (B, V), by the
+    keep rule of :func:`sample_top_p`; partial top-k first, a full sort for larger nuclei."""
+    probs = torch.softmax(logits.float(), dim=-1)  # (B, V)
+    mask = torch.zeros_like(probs, dtype=torch.bool)
+    if top_p >= 1.0:
+        return mask.fill_(True)
+    k = min(k, probs.shape[-1])
+    top_vals, top_idx = torch.topk(probs, k, dim=-1)  # (B, k), descending
+    inside = top_vals.sum(dim=-1) >= top_p
+    rows = inside.nonzero().squeeze(1)
+    if rows.numel():  # the nucleus ends within the top-k
+        mask[rows] = mask[rows].scatter(1, top_idx[rows], _nucleus_keep(top_vals[rows], top_p))
+    rows = (~inside).nonzero().squeeze(1)
+    if rows.numel():  # a larger nucleus: full sort
+        vals, idx = torch.sort(probs[rows], dim=-1, descending=True)
+        mask[rows] = mask[rows].scatter(1, idx, _nucleus_keep(vals, top_p))
+    return mask
 
 
 def nucleus_distribution(logits: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -125,7 +125,7 @@ def test_dapt_moves_towards_the_wanted_text_and_restores_the_model(tiny_llama, t
 
 def test_dexperts_combines_expert_and_anti_expert_with_their_own_caches(tiny_llama, tmp_path):
     model, tok = tiny_llama
-    m = get_method("dexperts", **FT)
+    m = get_method("dexperts", **FT, filter_p=1.0)  # the two words may lie outside the nucleus
     m.fit(model, tok, PAIRS, tmp_path, seed=0)
     m.load(model, tok, tmp_path)
     kind0, stupid0 = _next_logprobs(model, tok, "you are a", [" kind", " stupid"])
@@ -148,6 +148,29 @@ def test_dexperts_combines_expert_and_anti_expert_with_their_own_caches(tiny_lla
     rows = generate(model, tok, m, [{"id": 0, "text": "you are a"}], 2.0, samples=3,
                     max_new_tokens=4, seed=1, progress=False)
     assert len(rows) == 3 and {r["method"] for r in rows} == {"dexperts"}
+
+
+def test_dexperts_reweights_only_the_base_nucleus(tiny_llama, tmp_path):
+    """DExperts' filter_p: base + alpha (expert - anti) over the base LM's top-0.9 nucleus,
+    -inf elsewhere; a row with alpha 0 is the plain LM."""
+    from lmsteer.sampling import nucleus_mask
+
+    model, tok = tiny_llama
+    m = get_method("dexperts", **FT)
+    m.fit(model, tok, PAIRS, tmp_path, seed=0)
+    m.load(model, tok, tmp_path)
+    enc = tok(["you are a", "the cat sat"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        base = model(**enc).logits[:, -1].float()  # (2, V)
+        diff = (m.experts["expert"](**enc).logits[:, -1]
+                - m.experts["anti_expert"](**enc).logits[:, -1]).float()
+        with m.control(model, torch.tensor([2.0, 0.0])):
+            got = model(**enc).logits[:, -1].float()
+    keep = nucleus_mask(base[:1], 0.9)[0]  # (V,)
+    assert 0 < int(keep.sum()) < base.shape[1]  # the filter drops tokens here
+    assert torch.isinf(got[0][~keep]).all()
+    torch.testing.assert_close(got[0][keep], (base[0] + 2.0 * diff[0])[keep])
+    torch.testing.assert_close(got[1], base[1])  # alpha 0: unfiltered, unchanged
 
 
 @pytest.mark.parametrize("family", ["llama", "gpt2"])  # nn.Linear and GPT-2's Conv1D

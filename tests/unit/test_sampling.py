@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lmsteer.generate import sample_batch
-from lmsteer.sampling import nucleus_distribution, sample_top_p
+from lmsteer.sampling import nucleus_distribution, nucleus_mask, sample_top_p
 
 
 def test_nucleus_matches_hf_top_p_warper():
@@ -29,6 +29,16 @@ def test_sampler_frequencies_match_nucleus_distribution_both_paths():
         freq = torch.bincount(draws, minlength=300).float() / n
         assert set(draws.unique().tolist()) <= set(target.nonzero().squeeze(1).tolist())
         assert (freq - target).abs().max() < 0.01
+
+
+def test_nucleus_mask_is_the_support_of_the_nucleus_both_paths():
+    g = torch.Generator().manual_seed(3)
+    logits = torch.cat([torch.randn(3, 5000, generator=g) * 4,  # peaked: fits in the top-k
+                        torch.randn(2, 5000, generator=g) * 0.01])  # flat: the full-sort path
+    for p in (0.5, 0.9):
+        ref = nucleus_distribution(logits, p) > 0
+        assert torch.equal(nucleus_mask(logits, p, k=64), ref)
+    assert nucleus_mask(logits, 1.0).all()
 
 
 def test_sampler_is_seeded():
