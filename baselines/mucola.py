@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from lmsteer.generate import decode_new, fit_context, sample_ids
+from lmsteer.headloss import head_parts, token_nll
 from lmsteer.methods import METHODS
 from lmsteer.models import model_device
 
@@ -46,6 +47,21 @@ def nearest_tokens(e: torch.Tensor, w: torch.Tensor, w_sq: torch.Tensor) -> torc
     """Nearest rows of ``w`` (V, d) in L2 to ``e`` (..., d) -> ids (...); w_sq = ‖w_v‖² (V,)."""
     scores = 2 * e.reshape(-1, e.shape[-1]) @ w.T - w_sq  # (N, V): -‖e - w_v‖² + ‖e‖²
     return scores.argmax(-1).reshape(e.shape[:-1])
+
+
+def lm_energy(model: nn.Module, h_prev: torch.Tensor, e: torch.Tensor, y: torch.Tensor,
+              live: torch.Tensor, tied: bool) -> torch.Tensor:
+    """E_LM per sample (B,): the NLL of tokens ``y`` (B, L) from the states ``h_prev``
+    (B, L, d) that predict them, over the live positions (B, L). With tied embeddings the
+    target logit is read as ``h_{t-1} · ẽ_t``: the same value, with a gradient into ``ẽ_t``
+    (B, L, d). The head runs chunked (:func:`lmsteer.headloss.token_nll`): no (B, L, V)
+    logits with gradients (14 GB on Gemma's 262k vocabulary at batch 100)."""
+    b, n, d = h_prev.shape
+    weight, bias, cap = head_parts(model)
+    nll = token_nll(h_prev.reshape(b * n, d), weight, y.reshape(-1), bias, cap).view(b, n)
+    if tied:
+        nll = nll - (h_prev * (e - e.detach())).sum(-1)
+    return (nll * live).sum(1)
 
 
 @METHODS.register("mucola")
@@ -92,11 +108,10 @@ class MuCoLa(_ProbeMethod):
         tied = model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings(
         ).weight.data_ptr()
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        pre = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                    output_hidden_states=True, logits_to_keep=1)
+        pre = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                               use_cache=True)
         kv = cache_tensors(pre.cache)
-        first_logits = pre.logits[:, -1:].float()  # (B, 1, V) predicts position 0
-        first_h = pre.hidden_states[-1][:, -1:].float()  # (B, 1, d)
+        first_h = pre.last_hidden_state[:, -1:].float()  # (B, 1, d) predicts position 0
         dev = ids.device
         full = torch.cat([mask, torch.ones(b, n, dtype=mask.dtype, device=dev)], 1)
         cpos = pos[:, -1:] + 1 + torch.arange(n, device=dev)  # (B, L)
@@ -108,16 +123,12 @@ class MuCoLa(_ProbeMethod):
         for k in range(steps):
             e = w[y].clone().requires_grad_()  # (B, L, d) projected start of this step
             with torch.enable_grad():
-                o = model(inputs_embeds=(e * emb_scale).to(w.dtype), attention_mask=full,
-                          position_ids=cpos, cache=build_cache(model, kv), use_cache=True,
-                          output_hidden_states=True)
-                h = o.hidden_states[-1].float()  # (B, L, d)
-                logits = torch.cat([first_logits, o.logits[:, :-1].float()], 1)  # (B, L, V)
-                tgt = logits.gather(-1, y[..., None]).squeeze(-1)  # (B, L)
-                if tied:  # the target as h_{t-1}·ẽ_t: same value now, gradient into ẽ_t
-                    h_prev = torch.cat([first_h, h[:, :-1]], 1)
-                    tgt = tgt + (h_prev * (e - e.detach())).sum(-1)
-                e_lm = ((torch.logsumexp(logits, -1) - tgt) * live).sum(1)  # (B,)
+                o = model.base_model(inputs_embeds=(e * emb_scale).to(w.dtype),
+                                     attention_mask=full, position_ids=cpos,
+                                     cache=build_cache(model, kv), use_cache=True)
+                h = o.last_hidden_state.float()  # (B, L, d), after the final norm
+                h_prev = torch.cat([first_h, h[:, :-1]], 1)  # (B, L, d) predicts position t
+                e_lm = lm_energy(model, h_prev, e, y, live, tied)  # (B,)
                 pooled = (h * live[..., None]).sum(1) / live.sum(1, keepdim=True).clamp(min=1)
                 logp = torch.log_softmax(self.probe(pooled), -1).gather(
                     1, target[:, None]).squeeze(1)  # (B,)

@@ -10,6 +10,7 @@ from baselines.mucola import nearest_tokens
 from baselines.probe import UNWANTED, pooled_examples
 from lmsteer.generate import generate, sample_batch, sample_ids
 from lmsteer.methods import get_method
+from lmsteer.models import load_model
 
 DATA = ([("you zorbo idiot, zorbo forever", -1.0)] * 6 + [("what a zorbo day", -1.0)] * 2
         + [("have a lovely day friend", 1.0)] * 8 + [("a day with a friend", 1.0)] * 4)
@@ -134,3 +135,37 @@ def test_mucola_cuts_prompts_longer_than_the_context(tmp_path, caplog):
                         1.0, samples=2, max_new_tokens=8, seed=0, progress=False)
     assert len(rows) == 4 and all(r["n_tokens"] <= 8 for r in rows)
     assert caplog.text.count("longer than the model's 128 positions") == 1  # logged once
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])  # untied and tied embeddings
+def test_mucola_lm_energy_and_gradient_match_the_full_logit_energy(family):
+    """The chunked E_LM against MuCoLa's energy written out with (B, L, V) logits."""
+    from baselines.mucola import lm_energy
+
+    model, _ = load_model(f"tiny-{family}")
+    g = torch.Generator().manual_seed(0)
+    b, n = 3, 5
+    w = model.get_input_embeddings().weight.detach()
+    y = torch.randint(w.shape[0], (b, n), generator=g)
+    live = torch.ones(b, n)
+    live[1, 3:] = 0
+    tied = model.get_output_embeddings().weight.data_ptr() == w.data_ptr()
+    h0 = torch.randn(b, n, w.shape[1], generator=g)
+    grads, values = [], []
+    for ref in (True, False):
+        e = w[y].clone().requires_grad_()
+        h_prev = h0 + e.cumsum(1) * 0.1  # depends on e, like the LM's states
+        if ref:
+            logits = model.get_output_embeddings()(h_prev).float()  # (B, L, V)
+            tgt = logits.gather(-1, y[..., None]).squeeze(-1)
+            if tied:
+                tgt = tgt + (h_prev * (e - e.detach())).sum(-1)
+            energy = ((torch.logsumexp(logits, -1) - tgt) * live).sum(1)
+        else:
+            energy = lm_energy(model, h_prev, e, y, live, tied)
+        (grad,) = torch.autograd.grad(energy.sum(), e)
+        values.append(energy.detach())
+        grads.append(grad)
+    assert tied == (family == "gpt2")
+    torch.testing.assert_close(values[1], values[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
