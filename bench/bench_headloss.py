@@ -47,6 +47,7 @@ def plain_steer_loss(steer, hidden, values, target, head_w):
 
 
 def plain_lm_loss(model, tok, texts, max_length):
+    """The fine-tune loss as it was: full (B, T, V) logits, pads ignored."""
     tok.padding_side = "right"
     enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True,
               max_length=max_length)

@@ -1,11 +1,17 @@
 """The chunked head loss against the plain full-logit cross-entropy it replaces."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
 from lmsteer.headloss import token_nll
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from bench_headloss import plain_lm_loss  # noqa: E402  the fine-tune loss as it was
 
 
 def _plain(hidden, weight, target, bias=None, softcap=None):
@@ -69,16 +75,6 @@ def test_token_nll_refuses_a_trainable_matrix_and_bad_shapes():
         token_nll(hidden, weight, target, chunk=0)
 
 
-def _plain_lm_loss(model, tok, texts, max_length):
-    """The fine-tune loss as it was: full (B, T, V) logits, pads ignored."""
-    tok.padding_side = "right"
-    enc = tok(list(texts), return_tensors="pt", padding=True, truncation=True,
-              max_length=max_length)
-    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
-    target = enc["input_ids"][:, 1:].masked_fill(enc["attention_mask"][:, 1:] == 0, -100)
-    return nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten())
-
-
 def test_lm_loss_and_its_gradient_match_the_full_logit_loss(tiny):
     from baselines.finetune import lm_loss, only_trainable, top_block_parameters
 
@@ -87,7 +83,7 @@ def test_lm_loss_and_its_gradient_match_the_full_logit_loss(tiny):
     params = top_block_parameters(model, 1)
     grads = []
     with only_trainable(model, list(params.values())):
-        for fn in (_plain_lm_loss, lm_loss):
+        for fn in (plain_lm_loss, lm_loss):
             model.zero_grad(set_to_none=True)
             loss = fn(model, tok, texts, 16)
             loss.backward()
