@@ -57,8 +57,9 @@ def plain_lm_loss(model, tok, texts, max_length):
 
 
 def plain_token_nll(hidden, weight, target, bias=None, softcap=None, chunk=None):
-    """What the judge computed before: the head on all rows at once, then cross_entropy."""
-    logits = nn.functional.linear(hidden, weight, bias).float()  # (N, V)
+    """What the judge computed before: the head on all rows at once, then cross_entropy
+    (rows cast to the matrix's dtype, as token_nll does; a no-op in the judge arm)."""
+    logits = nn.functional.linear(hidden.to(weight.dtype), weight, bias).float()  # (N, V)
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     return nn.functional.cross_entropy(logits, target, reduction="none")

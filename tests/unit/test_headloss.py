@@ -11,14 +11,7 @@ from torch import nn
 from lmsteer.headloss import token_nll
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_headloss import plain_lm_loss  # noqa: E402  the fine-tune loss as it was
-
-
-def _plain(hidden, weight, target, bias=None, softcap=None):
-    logits = nn.functional.linear(hidden.to(weight.dtype), weight, bias).float()  # (N, V)
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return nn.functional.cross_entropy(logits, target, reduction="none")
+from bench_headloss import plain_lm_loss, plain_token_nll  # noqa: E402  the losses as they were
 
 
 def _case(n=13, d=8, v=50, seed=0, bias=False):
@@ -36,7 +29,7 @@ def test_token_nll_matches_plain_loss_and_gradient(chunk, bias, softcap):
     hidden, weight, target, b = _case(bias=bias)
     upstream = torch.rand(hidden.shape[0])  # a weighting, so each row's gradient is checked
     h1 = hidden.clone().requires_grad_()
-    ref = _plain(h1, weight, target, b, softcap)
+    ref = plain_token_nll(h1, weight, target, b, softcap)
     (ref * upstream).sum().backward()
     h2 = hidden.clone().requires_grad_()
     got = token_nll(h2, weight, target, b, softcap, chunk=chunk)
@@ -49,11 +42,12 @@ def test_token_nll_with_a_bfloat16_matrix_matches_the_mixed_precision_loss():
     hidden, weight, target, _ = _case(n=40, d=16, v=300)
     wb = weight.to(torch.bfloat16)
     h1 = hidden.clone().requires_grad_()
-    _plain(h1, wb, target).mean().backward()
+    plain_token_nll(h1, wb, target).mean().backward()
     h2 = hidden.clone().requires_grad_()
     loss = token_nll(h2, wb, target, chunk=7).mean()
     loss.backward()
-    torch.testing.assert_close(loss, _plain(hidden, wb, target).mean(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(loss, plain_token_nll(hidden, wb, target).mean(),
+                               rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(h2.grad, h1.grad, rtol=2e-2, atol=1e-4)
     assert h2.grad.dtype == torch.float32
 
@@ -62,7 +56,7 @@ def test_token_nll_without_grad_gives_the_same_values():
     hidden, weight, target, _ = _case()
     with torch.no_grad():
         got = token_nll(hidden, weight, target, chunk=5)
-    torch.testing.assert_close(got, _plain(hidden, weight, target), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, plain_token_nll(hidden, weight, target), rtol=1e-5, atol=1e-5)
 
 
 def test_token_nll_refuses_a_trainable_matrix_and_bad_shapes():
