@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from lmsteer.errors import LMSteerError
+from lmsteer.generate import last_position
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS
 from lmsteer.models import model_device
@@ -120,7 +121,7 @@ class GeDi(_FineTuned):
         # On the prompt only the last hidden state is kept, (B, T, H), and projected one
         # position at a time: full prompt logits would be (B, T, V), GBs for a 262k vocabulary.
         o = self.cclm(input_ids=ids, attention_mask=mask, position_ids=pos,
-                      cache=st["cache"][c], use_cache=True, logits_to_keep=1,
+                      cache=st["cache"][c], use_cache=True, logits_to_keep=last_position(ids),
                       **({"output_hidden_states": -1} if first else {}))
         st["cache"][c] = o.cache
         st["lp"][c] = torch.log_softmax(o.logits[:, -1].float(), -1)  # (B, V)

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from lmsteer.errors import LMSteerError
+from lmsteer.generate import last_position
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
 from lmsteer.models import model_device
@@ -153,8 +154,9 @@ class PPLM(_ProbeMethod):
                     return self._step(run, model, kw["cache"], ids, mask, pos, st, s)
                 if ids.shape[1] < 2:  # a one-token prompt has no history to perturb yet
                     raise LMSteerError("pplm needs prompts of at least two tokens")
-                pre = run(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
-                          position_ids=pos[:, :-1], use_cache=True, output_hidden_states=True)
+                pre = run(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],  # logits unused
+                          position_ids=pos[:, :-1], use_cache=True, output_hidden_states=True,
+                          logits_to_keep=last_position(ids[:, :-1]))
                 keep = mask[:, :-1, None].float()  # (B, T-1, 1): left padding does not count
                 st["acc"] = (pre.hidden_states[-1].float() * keep).sum(1)  # (B, d)
                 st["count"] = keep.sum(1)  # (B, 1)

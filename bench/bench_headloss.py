@@ -6,7 +6,9 @@ one process (interleaved rounds, median of ``--repeats``):
 - **steer step** (``train_steer``): ``--rows`` cached hidden-state rows (default 340, 16
   examples of the measured ~21 tokens) through the steer and the head, loss + backward; the
   plain arm is the loss the library used before (``linear`` then ``cross_entropy``), for a
-  float32 and a bfloat16 head (config ``head_dtype``).
+  float32 and a bfloat16 head (config ``head_dtype``); a third arm runs the chunked loss with
+  the former fixed 64-row chunk against the memory-sized default, and checks that both give
+  the same loss and gradient bit for bit.
 - **fine-tune step** (DAPT, LoRA, DExperts, GeDi): one forward + backward of the real LM
   with its top 2 blocks trainable on a batch of ``--batch`` texts; the plain arm forms the
   (B, T, V) logits of every position, pads included, as ``lm_loss`` did before.
@@ -27,6 +29,7 @@ from torch import nn
 
 from _timing import PeakRSS, interleaved_medians, machine_info, no_context, write_result
 from baselines.finetune import lm_loss, only_trainable, top_block_parameters
+from lmsteer.headloss import default_chunk, token_nll
 from lmsteer.models import load_model
 from lmsteer.scoring import fluency
 from lmsteer.steer import Steer, SteerConfig
@@ -44,6 +47,12 @@ def plain_steer_loss(steer, hidden, values, target, head_w):
     steered = steer.steer_hidden(hidden, values)  # (N, d)
     logits = nn.functional.linear(steered.to(head_w.dtype), head_w)  # (N, V)
     return nn.functional.cross_entropy(logits.float(), target)
+
+
+def chunk64_steer_loss(model, steer, hidden, values, target, head_w):
+    """steer_loss with the former fixed chunk of 64 rows (the default is sized by memory)."""
+    steered = steer.steer_hidden(hidden, values)  # (N, d)
+    return token_nll(steered, head_w, target, None, None, chunk=64).mean()
 
 
 def plain_lm_loss(model, tok, texts, max_length):
@@ -119,7 +128,19 @@ def main(argv: list[str] | None = None) -> None:
             lambda: plain_steer_loss(steer, hidden, values, target, w)))
         arms[f"steer_chunked_{dt}"] = (no_context, lambda w=w: step(
             lambda: steer_loss(model, steer, hidden, values, target, w)))
+        arms[f"steer_chunk64_{dt}"] = (no_context, lambda w=w: step(
+            lambda: chunk64_steer_loss(model, steer, hidden, values, target, w)))
     steer_t = interleaved_medians(arms, args.repeats)
+    same = []  # the chunk size changes no number: loss and gradients bit for bit
+    for dt in ("float32", "bfloat16"):
+        w = steer.base_head.weight.detach().to(getattr(torch, dt))
+        grads = []
+        for fn in (steer_loss, chunk64_steer_loss):
+            steer.projector1.grad = steer.projector2.grad = None
+            loss = fn(model, steer, hidden, values, target, w)
+            loss.backward()
+            grads.append((loss.detach(), steer.projector1.grad.clone()))
+        same.append(all(torch.equal(a, b) for a, b in zip(*grads)))
     steer.detach()
 
     texts = (TEXTS * args.batch)[:args.batch]
@@ -146,7 +167,13 @@ def main(argv: list[str] | None = None) -> None:
                        "plain_over_chunked_bfloat16": round(steer_t["steer_plain_bfloat16"]
                                                             / steer_t["steer_chunked_bfloat16"], 2),
                        "bfloat16_over_float32_chunked": round(steer_t["steer_chunked_bfloat16"]
-                                                              / steer_t["steer_chunked_float32"], 2)},
+                                                              / steer_t["steer_chunked_float32"], 2),
+                       "chunk_rows": default_chunk(v),
+                       "chunk64_over_chunked_float32": round(steer_t["steer_chunk64_float32"]
+                                                             / steer_t["steer_chunked_float32"], 2),
+                       "chunk64_over_chunked_bfloat16": round(
+                           steer_t["steer_chunk64_bfloat16"] / steer_t["steer_chunked_bfloat16"], 2),
+                       "chunk_sizes_bit_identical": all(same)},
         "finetune_step": {"texts": args.batch, "top_blocks": 2,
                           "plain_s": round(ft_t["plain"], 3), "chunked_s": round(ft_t["chunked"], 3),
                           "plain_over_chunked": round(ft_t["plain"] / ft_t["chunked"], 2),

@@ -1,7 +1,7 @@
 """Summarise the benchmark JSON and the DAG's Snakemake benchmark files as markdown tables.
 
-Reads ``results/bench/{generation,sampling,training,scoring,headloss}.json`` (written by the bench_*
-scripts) and ``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by
+Reads ``results/bench/{generation,sampling,training,scoring,headloss,prefill}.json`` (written by
+the bench_* scripts) and ``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by
 Snakemake), writes ``results/bench/dag.json`` and, with ``--readme``, replaces the text between
 the ``<!-- bench:targets -->`` / ``<!-- bench:dag -->`` markers and their ``:end`` partners, so
 the README's numbers always come from these files.
@@ -30,7 +30,7 @@ def targets_table(bench: Path) -> str:
     """One row per performance target of the benchmark scripts that have been run."""
     gen, smp = _load(bench / "generation.json"), _load(bench / "sampling.json")
     trn, sco = _load(bench / "training.json"), _load(bench / "scoring.json")
-    hl = _load(bench / "headloss.json")
+    hl, pre = _load(bench / "headloss.json"), _load(bench / "prefill.json")
     rows = ["| target | goal | measured (this machine, 2 threads) | met |", "|---|---|---|---|"]
     if gen:
         rows += [
@@ -77,12 +77,29 @@ def targets_table(bench: Path) -> str:
                  f"{ft['plain_over_chunked']:.2f}x ({ft['plain_s']} s vs. {ft['chunked_s']} s; "
                  f"peak RSS {ft['peak_rss_mb']['plain']:,.0f} vs. "
                  f"{ft['peak_rss_mb']['chunked']:,.0f} MiB)", ft["plain_over_chunked"] > 1)]
+        if "chunk64_over_chunked_float32" in st:
+            rows.append(_row(f"head loss chunk of {st['chunk_rows']} rows (sized by memory) vs. "
+                             "64", "> 1x (64 / sized), same numbers",
+                             f"{st['chunk64_over_chunked_float32']:.2f}x float32 head, "
+                             f"{st['chunk64_over_chunked_bfloat16']:.2f}x bfloat16 head; "
+                             f"bit-identical: {st['chunk_sizes_bit_identical']}",
+                             st["chunk64_over_chunked_float32"] > 1
+                             and st["chunk_sizes_bit_identical"]))
         if "judge_batch" in hl:
             jb = hl["judge_batch"]
             rows.append(_row(f"chunked head loss, judge batch ({jb['pairs']} pairs, {jb['dtype']})",
                              "> 1x (plain / chunked)",
                              f"{jb['plain_over_chunked']:.2f}x ({jb['plain_s']} s vs. "
                              f"{jb['chunked_s']} s)", jb["plain_over_chunked"] > 1))
+    if pre:
+        b = pre["batch"]
+        rows.append(_row(f"prompt pass on {pre['model']}: last-position index vs. "
+                         f"logits_to_keep=1 ({b[0]} prompts x {b[1]} samples)",
+                         "> 1x, same tokens",
+                         f"{pre['prompt_pass_speedup']:.2f}x prompt pass, "
+                         f"{pre['generation_speedup']:.2f}x generation batch "
+                         f"({pre['new_tokens']} tokens); same token ids: {pre['same_token_ids']}",
+                         pre["generation_speedup"] > 1 and pre["same_token_ids"]))
     rss = []
     if gen:
         rss.append(f"generation {gen['peak_rss_mb']:,.0f}")

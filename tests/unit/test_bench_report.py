@@ -92,3 +92,21 @@ def test_bench_headloss_times_both_losses_and_reports_them(tmp_path: Path) -> No
     table = report.targets_table(tmp_path / "bench")
     assert "chunked head loss, fine-tune step on tiny-llama" in table
     assert "judge batch (16 pairs, float32)" in table
+
+
+def test_bench_prefill_times_both_prompt_passes_and_reports_them(tmp_path: Path) -> None:
+    import bench_prefill
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": {"text": t}}) + "\n" for t in
+                               ["the cat sat on the mat and", "so I said", "a long day at"]))
+    out = tmp_path / "bench" / "prefill.json"
+    bench_prefill.main(["--model", "tiny-llama", "--prompts-file", str(prompts), "--prompts", "3",
+                        "--samples", "2", "--new-tokens", "4", "--repeats", "1",
+                        "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert res["batch"] == [3, 2] and res["prompt_tokens"] > 1
+    assert res["prompt_pass_speedup"] > 0 and res["generation_speedup"] > 0
+    assert res["max_abs_logit_diff"] < 1e-4 and res["same_token_ids"] is True
+    table = report.targets_table(tmp_path / "bench")
+    assert "prompt pass on tiny-llama: last-position index vs. logits_to_keep=1" in table

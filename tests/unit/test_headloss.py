@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmsteer.headloss import token_nll
+from lmsteer.headloss import CHUNK_BYTES, default_chunk, token_nll
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bench_headloss import plain_lm_loss, plain_token_nll  # noqa: E402  the losses as they were
@@ -35,6 +35,31 @@ def test_token_nll_matches_plain_loss_and_gradient(chunk, bias, softcap):
     (got * upstream).sum().backward()
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(h2.grad, h1.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_chunk_size_changes_no_number(dtype):
+    """Rows are independent: the memory-sized default chunk and small fixed ones give the same
+    losses and gradients up to float rounding (a one-row product may take another kernel)."""
+    hidden, weight, target, _ = _case(n=40, d=16, v=300, seed=1)
+    w = weight.to(dtype)
+    assert default_chunk(300) >= 40  # one chunk holds every row here
+    runs = []
+    for chunk in (None, 1, 7, 64):
+        h = hidden.clone().requires_grad_()
+        nll = token_nll(h, w, target, chunk=chunk)
+        nll.sum().backward()
+        runs.append((nll.detach(), h.grad))
+    for nll, grad in runs[1:]:
+        torch.testing.assert_close(nll, runs[0][0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(grad, runs[0][1], rtol=1e-4, atol=1e-5)
+
+
+def test_default_chunk_keeps_the_float32_logits_within_the_budget():
+    assert default_chunk(262144) == 256  # Gemma-3: (256, 262k) float32 = 256 MiB
+    for vocab in (50, 49152, 50257, 262144, 10 ** 9):
+        rows = default_chunk(vocab)
+        assert rows >= 1 and (rows == 1 or rows * vocab * 4 <= CHUNK_BYTES)
 
 
 def test_token_nll_with_a_bfloat16_matrix_matches_the_mixed_precision_loss():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lmsteer.errors import LMSteerError, TrainingError
-from lmsteer.generate import fit_context, generate
+from lmsteer.generate import fit_context, generate, last_position
 from lmsteer.methods import get_method
 from lmsteer.models import load_model
 from lmsteer.steer import Steer
@@ -103,6 +103,20 @@ def test_lm_steer_method_fold_equals_per_sample_generation(tmp_path):
     same = sum(f["continuation"] == u["continuation"] for f, u in zip(folded, unfolded))
     assert same >= len(folded) - 1  # float rounding may flip at most a rare sample
     assert isinstance(meth.steer, Steer) and not meth.steer.folded
+
+
+def test_the_prompt_pass_keeps_the_last_positions_logits(tiny):
+    """last_position (an index tensor, not logits_to_keep=1's non-contiguous slice) keeps
+    exactly the last position of the full forward, for every family."""
+    model, tok, _ = tiny
+    tok.padding_side = "left"
+    enc = tok(["the cat sat on the mat", "hi"], return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"], enc["attention_mask"]  # (2, T), T > 1
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask).logits  # (2, T, V)
+        kept = model(input_ids=ids, attention_mask=mask, logits_to_keep=last_position(ids)).logits
+    assert kept.shape == (2, 1, full.shape[-1])
+    torch.testing.assert_close(kept, full[:, -1:], rtol=1e-5, atol=1e-5)
 
 
 def test_prompts_longer_than_the_context_keep_their_last_tokens(caplog):

@@ -1,0 +1,93 @@
+"""The prompt pass of generation: ``logits_to_keep=1`` vs. an index tensor for the last position.
+
+Every ``generate`` job first runs its left-padded prompts (prompt x sample rows) through the
+LM and keeps only the last position's logits. ``logits_to_keep=1`` keeps the view
+``hidden[:, -1:]``, which is not contiguous for prompts longer than one token; torch's
+``linear`` then falls back to one (1, d) x (d, V) product per row. The index tensor of
+:func:`lmsteer.generate.last_position` copies the rows out first: one (B, d) x (d, V) product.
+Timed side by side in one process (interleaved rounds, median of ``--repeats``):
+
+- **prompt pass**: one forward of ``--prompts`` prompts x ``--samples`` samples, both ways;
+- **generation batch**: the whole ``sample_ids`` call (prompt pass + ``--new-tokens`` decoding
+  steps + sampling) with the old prompt pass patched back in, against the library's.
+
+Also checks that both ways sample the same token ids. Writes results/bench/prefill.json.
+
+    python bench/bench_prefill.py [--model gemma3-270m] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+import torch
+
+import lmsteer.generate as gen
+from _timing import interleaved_medians, machine_info, no_context, write_result
+from lmsteer.data import load_prompts
+from lmsteer.models import load_model
+
+
+@contextlib.contextmanager
+def old_prompt_pass():
+    """``sample_ids`` as it was: ``logits_to_keep=1`` (a slice) on the prompt pass."""
+    saved = gen.last_position
+    gen.last_position = lambda ids: 1
+    try:
+        yield
+    finally:
+        gen.last_position = saved
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="gemma3-270m")
+    ap.add_argument("--prompts-file",
+                    default="resources/data/rtp-nontoxic/nontoxic_prompts_1200.jsonl")
+    ap.add_argument("--prompts", type=int, default=4)
+    ap.add_argument("--samples", type=int, default=25)
+    ap.add_argument("--new-tokens", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default="results/bench/prefill.json")
+    args = ap.parse_args(argv)
+
+    model, tok = load_model(args.model)
+    prompts = load_prompts(args.prompts_file, args.prompts, seed=0)
+    texts = [p["text"] for p in prompts for _ in range(args.samples)]
+    enc = tok(texts, return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, T), left-padded
+
+    def prompt_pass(keep):
+        def run():
+            with torch.no_grad():
+                return model(input_ids=ids, attention_mask=mask, use_cache=True,
+                             logits_to_keep=keep).logits  # (B, 1, V)
+        return run
+
+    def sample(seed=0):
+        return gen.sample_ids(model, tok, texts, max_new_tokens=args.new_tokens, seed=seed)
+
+    a, b = prompt_pass(1)(), prompt_pass(gen.last_position(ids))()
+    pass_t = interleaved_medians({"slice": (no_context, prompt_pass(1)),
+                                  "index": (no_context, prompt_pass(gen.last_position(ids)))},
+                                 args.repeats)
+    gen_t = interleaved_medians({"slice": (old_prompt_pass, sample), "index": (no_context, sample)},
+                                args.repeats)
+    with old_prompt_pass():
+        old_ids = sample()
+    res = {
+        "model": args.model, "batch": [len(prompts), args.samples], "prompt_tokens": ids.shape[1],
+        "new_tokens": args.new_tokens, "repeats": args.repeats, "machine": machine_info(),
+        "threads": torch.get_num_threads(),
+        "prompt_pass_s": {k: round(v, 3) for k, v in pass_t.items()},
+        "prompt_pass_speedup": round(pass_t["slice"] / pass_t["index"], 2),
+        "generation_batch_s": {k: round(v, 3) for k, v in gen_t.items()},
+        "generation_speedup": round(gen_t["slice"] / gen_t["index"], 2),
+        "max_abs_logit_diff": float((a - b).abs().max()),
+        "same_token_ids": bool(torch.equal(old_ids, sample())),
+    }
+    write_result(res, args.out)
+
+
+if __name__ == "__main__":
+    main()
