@@ -53,8 +53,9 @@ def last_position(ids: torch.Tensor) -> torch.Tensor:
 
     ``logits_to_keep=1`` keeps the slice ``hidden[:, -1:]`` (B, 1, d), a non-contiguous view
     when T > 1, and torch's linear then runs one (1, d) x (d, V) product per row: for Gemma's
-    262k vocabulary ~13x slower than the single (B, d) x (d, V) product an index tensor (a
-    contiguous copy) gets (bench/bench_prefill.py). Same logits up to float rounding."""
+    262k vocabulary and 100 rows 2.8 s here against 0.21 s for the single (B, d) x (d, V)
+    product an index tensor (a contiguous copy) gets; the whole prompt pass 2.1x faster
+    (bench/bench_prefill.py). Same logits up to float rounding."""
     return torch.tensor([ids.shape[1] - 1], device=ids.device)
 
 
