@@ -23,13 +23,15 @@ Writes results/bench/headloss.json.
 from __future__ import annotations
 
 import argparse
+import functools
 
 import torch
 from torch import nn
 
 from _timing import PeakRSS, interleaved_medians, machine_info, no_context, write_result
 from baselines.finetune import lm_loss, only_trainable, top_block_parameters
-from lmsteer.headloss import default_chunk, token_nll
+from lmsteer import train
+from lmsteer.headloss import default_chunk
 from lmsteer.models import load_model
 from lmsteer.scoring import fluency
 from lmsteer.steer import Steer, SteerConfig
@@ -50,9 +52,14 @@ def plain_steer_loss(steer, hidden, values, target, head_w):
 
 
 def chunk64_steer_loss(model, steer, hidden, values, target, head_w):
-    """steer_loss with the former fixed chunk of 64 rows (the default is sized by memory)."""
-    steered = steer.steer_hidden(hidden, values)  # (N, d)
-    return token_nll(steered, head_w, target, None, None, chunk=64).mean()
+    """The library's steer_loss with the former fixed chunk of 64 rows swapped in (the default
+    is sized by memory)."""
+    sized = train.token_nll
+    train.token_nll = functools.partial(sized, chunk=64)
+    try:
+        return steer_loss(model, steer, hidden, values, target, head_w)
+    finally:
+        train.token_nll = sized
 
 
 def plain_lm_loss(model, tok, texts, max_length):

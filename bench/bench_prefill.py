@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
                              logits_to_keep=keep).logits  # (B, 1, V)
         return run
 
-    def sample(seed=0):
-        return gen.sample_ids(model, tok, texts, max_new_tokens=args.new_tokens, seed=seed)
+    def sample():
+        return gen.sample_ids(model, tok, texts, max_new_tokens=args.new_tokens, seed=0)
 
     a, b = prompt_pass(1)(), prompt_pass(gen.last_position(ids))()
     pass_t = interleaved_medians({"slice": (no_context, prompt_pass(1)),
