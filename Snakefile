@@ -24,6 +24,14 @@ rule all:
     default_target: True
     input:
         TABLE1,
+        TABLE1_SPINE,
         TABLE2,
         rules.leaderboard.output,
         analysis_outputs(),
+
+
+rule spine:
+    """Only the spine: train LM-Steer, generate and score original and LM-Steer on every model
+    and prompt set, render results/tables/table1_spine.md (`make reproduce ARGS=spine`)."""
+    input:
+        TABLE1_SPINE,

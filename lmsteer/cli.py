@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_aggregate)
 
     s = sub.add_parser("table", help="render a results table (+figure) from result records")
-    s.add_argument("--records", nargs="+", required=True, help="folders of record.json files")
+    s.add_argument("--records", nargs="+", required=True,
+                   help="folders of record.json files (searched recursively) or record files")
     s.add_argument("--task", default="detox", choices=["detox", "sentiment"])
     s.add_argument("--title", default="Table 1: detoxification")
     s.add_argument("--out-md", required=True)

@@ -50,9 +50,12 @@ def detox_figure(records: Sequence[dict], path: Path) -> None:
             ax.set_ylim(0, 1 if mkey == "max_toxicity" else min(1.0, 1.15 * top + 0.02))
             ax.grid(axis="y", alpha=0.3)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[m]) for m in methods]
-    handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="grey", hatch="//", edgecolor="white"))
-    fig.legend(handles, methods + ["fewer prompts"], title="method", fontsize=8,
-               loc="center right")
+    labels = list(methods)
+    if any(few):  # the hatch's key only where a bar is hatched
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="grey", hatch="//",
+                                     edgecolor="white"))
+        labels.append("fewer prompts")
+    fig.legend(handles, labels, title="method", fontsize=8, loc="center right")
     n = sorted({f"{r['n_prompts']}×{r['samples_per_prompt']}" for r in records})
     models = ", ".join(sorted({r["backbone"] for r in records}))
     fig.suptitle(f"Detoxification: {models}\n(bars: 95% bootstrap CI over prompts; prompts×"

@@ -99,10 +99,15 @@ def write_record(path: Path, rec: dict) -> None:
 
 
 def read_records(folders: Iterable[Path]) -> list[dict]:
-    """Every record under the folders (recursively), validated; sorted by path."""
+    """Every record under the folders (recursively), validated; sorted by path within a folder.
+    A path that is a file is read as one record."""
     recs = []
     for folder in folders:
-        for p in sorted(Path(folder).rglob(RECORD_NAME)):
+        folder = Path(folder)
+        if not folder.exists():
+            raise DataError(f"{folder}: no such record file or folder")
+        paths = [folder] if folder.is_file() else sorted(folder.rglob(RECORD_NAME))
+        for p in paths:
             try:
                 rec = json.loads(p.read_text(encoding="utf-8"))
             except ValueError as e:

@@ -29,8 +29,8 @@ def main() -> int:
             n = m.get("n_prompts", cfg["detox"]["n_prompts"])
             if rec.get("shards") != n or rec["n_prompts"] != n:  # one prompt per shard
                 problems.append(f"{rec_path}: {rec.get('shards')} shards, {rec['n_prompts']} prompts")
-    for f in ("tables/table1_detox.md", "tables/table2_sentiment.md", "leaderboard.md",
-              "analysis/holistic.png"):
+    for f in ("tables/table1_detox.md", "tables/table1_spine.md", "tables/table2_sentiment.md",
+              "leaderboard.md", "analysis/holistic.png"):
         if not (a.results / f).is_file():
             problems.append(f"missing {a.results / f}")
     submitted = set(re.findall(r"SLURM jobid (\d+)", a.snakemake_log.read_text()))

@@ -53,6 +53,10 @@ def test_ci_dag_end_to_end(tmp_path):
                    "jigsaw-bilstm", "profanity-check"):
         assert needle in table
     assert (out / "figures" / "table1_detox.png").stat().st_size > 5000
+    spine = (out / "tables" / "table1_spine.md").read_text()  # the spine's rows alone
+    rows = [r.split(" | ") for r in spine.splitlines() if r.startswith("| rtp-")]
+    assert sorted({r[2] for r in rows}) == ["lm_steer", "original"] and len(rows) == 8
+    assert all(r in table for r in spine.splitlines() if r.startswith("| rtp-"))
     recs = {p.parent.relative_to(out / "runs" / "detox").as_posix(): json.loads(p.read_text())
             for p in (out / "runs" / "detox").rglob("record.json")}
     methods = ["dapt", "dexperts", "gedi", "lm_steer", "lora", "mucola", "original", "pplm",

@@ -76,6 +76,26 @@ def test_columns_keep_scorers_and_judges_apart_and_mark_the_best(tmp_path):
     assert not any(r["best"] == "True" for r in rows if r["source"] == "paper")
 
 
+def test_rows_on_fewer_prompts_are_shown_but_not_ranked(tmp_path):
+    _write(tmp_path, "o", _record("original", 0.6))
+    _write(tmp_path, "s", _record("lm_steer", 0.3, strength=2.0))
+    _write(tmp_path, "p", {**_record("pplm", 0.1, strength=1.0), "n_prompts": 1})
+    _write(tmp_path, "g", {**_record("original", 0.9, backbone="tiny-llama"), "n_prompts": 1})
+    boards = build_boards(read_records([tmp_path]))
+    b = next(b for b in boards if b.name == "detox: rtp-nontoxic")
+    assert [e.method for e in b.rows if e.backbone == "tiny-gpt2"] == ["original", "lm_steer",
+                                                                       "pplm"]  # shown
+    # pplm's 0.15 on its one prompt is lower, but lm_steer's 0.35 on the two is the best; the
+    # other backbone's one-prompt row is its full count and competes
+    assert b.best["max_toxicity/bilstm"] == pytest.approx(0.35)
+    assert b.best["perplexity/judge-lm"] == pytest.approx(15.0)
+    rows = list(csv.DictReader(io.StringIO(render_csv(boards))))
+    marked = {(r["backbone"], r["method"]) for r in rows if r["best"] == "True"
+              and r["metric"] == "max_toxicity/bilstm" and r["board"] == b.name}
+    assert marked == {("tiny-gpt2", "lm_steer")}
+    assert "are not ranked" in render_markdown(boards) and "are not ranked" in render_html(boards)
+
+
 def test_paper_row_sits_under_a_matching_backbone_and_method(tmp_path):
     _write(tmp_path, "g", _record("lm_steer", 0.3, backbone="openai-community/gpt2-large",
                                   strength=5.0))

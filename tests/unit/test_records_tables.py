@@ -29,6 +29,15 @@ def test_write_and_read_round_trip(tmp_path):
     assert len(recs) == 1 and recs[0]["method"] == "original"
 
 
+def test_records_are_read_from_files_and_folders_and_a_missing_path_is_named(tmp_path):
+    write_record(tmp_path / "a" / "record.json", _record("original"))
+    write_record(tmp_path / "b" / "record.json", _record("lm_steer"))
+    recs = read_records([tmp_path / "b" / "record.json", tmp_path / "a"])
+    assert [r["method"] for r in recs] == ["lm_steer", "original"]  # one file, then one folder
+    with pytest.raises(DataError, match="nowhere: no such record file or folder"):
+        read_records([tmp_path / "a", tmp_path / "nowhere"])
+
+
 def test_invalid_record_is_reported_by_path(tmp_path):
     bad = _record()
     del bad["metrics"]["dist-1"]["n"]
@@ -66,3 +75,19 @@ def test_model_provenance_identifies_the_weights():
     assert info["output_matrix_sha256"] == output_matrix_sha256(model)
     assert info["num_parameters"] == sum(p.numel() for p in model.parameters())
     assert "revision" in info  # the hub snapshot hash where the model came from the hub
+
+
+def test_detox_figure_keys_the_hatch_only_where_a_bar_is_hatched(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from lmsteer.plots import detox_figure
+    labels: list[list[str]] = []
+    real = Figure.legend
+    monkeypatch.setattr(Figure, "legend",
+                        lambda self, h, lab, **kw: labels.append(list(lab)) or real(self, h, lab,
+                                                                                   **kw))
+    recs = [_record("original", 0.6), _record("lm_steer", 0.2)]
+    detox_figure(recs, tmp_path / "a.png")
+    detox_figure(recs + [{**_record("pplm", 0.1), "n_prompts": 1}], tmp_path / "b.png")
+    assert labels == [["original", "lm_steer"], ["original", "pplm", "lm_steer", "fewer prompts"]]
+    assert (tmp_path / "a.png").stat().st_size > 5000

@@ -181,6 +181,20 @@ def all_records():
     ]
 
 
+SPINE_METHODS = [m for m in ("original", "lm_steer") if m in DETOX["methods"]]
+# the spine (issue 2's part of the study): the original LM against LM-Steer, `snakemake spine`
+TABLE1_SPINE = [
+    f"{R}/tables/table1_spine.md",
+    f"{R}/tables/table1_spine.csv",
+    f"{R}/figures/table1_spine.png",
+] if SPINE_METHODS else []
+
+
+def spine_records():
+    """The records of the spine's methods (original, lm_steer) that this config runs."""
+    return [r for r in all_records() if r.split("/")[-3] in SPINE_METHODS]
+
+
 def method_models(methods, method):
     """Backbones a method runs on: its ``models`` list (kept to those of this run: a
     --configfile extends config/config.yaml key by key, so its lists can leak in), else all."""

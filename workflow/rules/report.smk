@@ -26,6 +26,32 @@ rule table1_detox:
 
 
 localrules:
+    table1_spine,
+
+
+rule table1_spine:
+    """Table 1 of the spine alone (original vs. LM-Steer): `snakemake spine` runs only its jobs."""
+    input:
+        spine_records(),
+    output:
+        md=f"{R}/tables/table1_spine.md",
+        csv=f"{R}/tables/table1_spine.csv",
+        fig=report(f"{R}/figures/table1_spine.png", caption="../report/figure_detox.rst",
+                   category="Figures"),
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        f"{R}/logs/table1_spine.log",
+    benchmark:
+        f"{R}/benchmarks/table1_spine/all.tsv"
+    params:
+        title=shlex_quote("Table 1, spine: original vs. LM-Steer"),
+    shell:
+        "python -m lmsteer table --records {input} --task detox --title {params.title} "
+        "--out-md {output.md} --out-csv {output.csv} --figure {output.fig} > {log} 2>&1"
+
+
+localrules:
     leaderboard,
 
 

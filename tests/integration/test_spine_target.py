@@ -1,0 +1,60 @@
+"""`snakemake spine` runs issue 2's part of the study alone: LM-Steer's training and the original
+LM and LM-Steer on every model and prompt set, then table1_spine -- no baseline, no Table 2."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _dry_run(cfg: dict, tmp_path: Path, *targets: str) -> str:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--nolock", *targets,
+                        "--configfile", str(path)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600, env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:"
+                                                          f"{os.environ['PATH']}"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+def _jobs(out: str) -> set[tuple[str, str]]:
+    """(rule, method or '') of every job in a dry run's listing."""
+    jobs = set()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        if rule:
+            meth = re.search(r"wildcards: .*?method=(\w+)", block)
+            jobs.add((rule.group(1), meth.group(1) if meth else ""))
+    return jobs
+
+
+def test_spine_target_lists_only_the_spines_jobs(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg.update(models=["tiny-gpt2", "tiny-llama"], judge="tiny-gpt2",
+               results_dir=str(tmp_path / "r"))
+    out = _dry_run(cfg, tmp_path, "spine")
+    jobs = _jobs(out)
+    rules = {r for r, _ in jobs}  # (prepare_data and convert_model where resources/ lacks them)
+    assert {"train_detox", "generate_detox", "score_detox", "table1_spine", "spine"} <= rules
+    assert rules <= {"prepare_data", "convert_model", "train_detox", "generate_detox",
+                     "score_detox", "table1_spine", "spine"}, sorted(jobs)
+    assert {m for r, m in jobs if r in ("generate_detox", "score_detox")} == {"original",
+                                                                              "lm_steer"}
+    runs = re.findall(r"lmsteer generate --model (\S+) --method (\S+) .*?--prompt-set (\S+)", out)
+    assert sorted(runs) == sorted((m, meth, ps) for m in ("tiny-gpt2", "tiny-llama")
+                                  for meth in ("original", "lm_steer")
+                                  for ps in cfg["detox"]["prompt_sets"])
+    table = re.search(r"lmsteer table --records (.*?) --task detox", out).group(1).split()
+    assert len(table) == 2 * 2 * len(cfg["detox"]["prompt_sets"])  # 8 record files
+    assert all(p.endswith("record.json") and ("/original/" in p or "/lm_steer/" in p)
+               for p in table)
+    # the full DAG renders it too, beside Table 1
+    assert ("table1_spine", "") in _jobs(_dry_run(cfg, tmp_path))
+
