@@ -32,6 +32,6 @@ rule all:
 
 rule spine:
     """Only the spine: train LM-Steer, generate and score original and LM-Steer on every model
-    and prompt set, render results/tables/table1_spine.md (`make reproduce ARGS=spine`)."""
+    and prompt set, render results/tables/table1_spine.md (`make spine`)."""
     input:
         TABLE1_SPINE,
