@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 from . import paper
 from .errors import DataError
 from .results import read_records
+from .tables import fewer_prompts
 
 METRIC_ORDER = ["max_toxicity", "toxicity_prob", "mean_toxicity", "positivity", "perplexity",
                 "dist-1", "dist-2", "dist-3"]
@@ -150,11 +151,9 @@ def full_prompt_rows(rows: Sequence[Entry]) -> list[Entry]:
     their backbone and prompt set on the board (as Table 1's "fewer prompts"). A slow method run
     on a seeded subset (PPLM, MuCoLa) saw other prompts, so its mean is not comparable; it is
     shown, not ranked."""
-    most: dict[tuple[str, str], int] = {}
-    for e in rows:
-        key = (_norm(e.backbone), e.prompt_set)
-        most[key] = max(most.get(key, 0), e.n_prompts or 0)
-    return [e for e in rows if (e.n_prompts or 0) >= most[(_norm(e.backbone), e.prompt_set)]]
+    few = fewer_prompts([{"backbone": _norm(e.backbone), "prompt_set": e.prompt_set,
+                          "n_prompts": e.n_prompts or 0} for e in rows])
+    return [e for e, f in zip(rows, few) if not f]
 
 
 def build_boards(records: Iterable[dict]) -> list[Board]:

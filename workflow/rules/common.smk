@@ -172,10 +172,11 @@ def run_config(wildcards):
     }, sort_keys=True)
 
 
-def all_records():
+def all_records(methods=None):
+    """The detox records of ``methods`` (default: every configured method)."""
     return [
         f"{RUNS}/detox/{m}/{meth}/{ps}/record.json"
-        for meth in DETOX["methods"]
+        for meth in (DETOX["methods"] if methods is None else methods)
         for m in method_models(DETOX["methods"], meth)
         for ps in DETOX["prompt_sets"]
     ]
@@ -192,7 +193,7 @@ TABLE1_SPINE = [
 
 def spine_records():
     """The records of the spine's methods (original, lm_steer) that this config runs."""
-    return [r for r in all_records() if r.split("/")[-3] in SPINE_METHODS]
+    return all_records(SPINE_METHODS)
 
 
 def method_models(methods, method):
