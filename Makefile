@@ -29,11 +29,13 @@ $(STAMP): envs/requirements.txt envs/requirements-nodeps.txt pyproject.toml
 # removes them -- git keeps them, and `git diff --stat results/` afterwards shows what your run
 # changed -- and every later call resumes where the last one stopped.
 STARTED := .snakemake/lmsteer-reproduce-started
+# shell test: this call runs the default config for real (no dry run, no other --configfile)
+DEFAULT_RUN = ! echo " $(ARGS) " | grep -qE -- " (-n|--dry-run|--configfile)"
 COMMITTED := results/tables results/figures results/leaderboard.md results/leaderboard.csv \
 	results/leaderboard.html results/bench/methods-*.json results/analysis
 
 reproduce: env
-	@if [ ! -e $(STARTED) ] && ! echo " $(ARGS) " | grep -qE -- " (-n|--dry-run|--configfile)"; then \
+	@if [ ! -e $(STARTED) ] && $(DEFAULT_RUN); then \
 		echo "first 'make reproduce' here: removing the committed results so that the DAG" \
 		     "regenerates them (git keeps the committed copies)"; \
 		rm -rf $(COMMITTED); \
@@ -54,8 +56,7 @@ SPINE_COMMITTED := results/tables/table1_spine.md results/tables/table1_spine.cs
 	results/runs/detox/*/{original,lm_steer}/*/{record,model}.json
 
 spine: env
-	@if [ ! -e $(SPINE_STARTED) ] && [ ! -e $(STARTED) ] && \
-	    ! echo " $(ARGS) " | grep -qE -- " (-n|--dry-run|--configfile)"; then \
+	@if [ ! -e $(SPINE_STARTED) ] && [ ! -e $(STARTED) ] && $(DEFAULT_RUN); then \
 		echo "first 'make spine' here: removing the spine's committed records and table so" \
 		     "that the DAG regenerates them (git keeps the committed copies; other results stay)"; \
 		rm -f $(SPINE_COMMITTED); \
