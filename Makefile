@@ -86,5 +86,6 @@ bench: env
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_training.py
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_scoring.py
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_headloss.py
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_dtype.py
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_prefill.py
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/report.py --readme README.md

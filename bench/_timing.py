@@ -95,15 +95,7 @@ def machine_info() -> dict:
     """CPU model, core count and the matrix-unit flags that decide bfloat16 vs. float32 speed
     (AVX-512 BF16, AMX): timings from two machines are only comparable with these beside."""
     import os
-    model, flags = "", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and not model:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"cpu": model or os.uname().machine, "cores": os.cpu_count(),
-            "cpu_flags": sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile", "avx512f"})}
+    from lmsteer.precision import cpu_flags, cpu_model
+    return {"cpu": cpu_model() or os.uname().machine, "cores": os.cpu_count(),
+            "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512_bf16", "amx_bf16", "amx_tile",
+                                               "avx512f"})}

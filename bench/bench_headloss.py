@@ -5,8 +5,9 @@ one process (interleaved rounds, median of ``--repeats``):
 
 - **steer step** (``train_steer``): ``--rows`` cached hidden-state rows (default 340, 16
   examples of the measured ~21 tokens) through the steer and the head, loss + backward; the
-  plain arm is the loss the library used before (``linear`` then ``cross_entropy``), for a
-  float32 and a bfloat16 head (config ``head_dtype``); a third arm runs the chunked loss with
+  plain arm is the loss the library used before (``linear`` then ``cross_entropy``), for each
+  head dtype of ``--head-dtypes`` (config ``head_dtype``; default float32, and bfloat16 where
+  the CPU computes it natively, lmsteer.precision); a third arm runs the chunked loss with
   the former fixed 64-row chunk against the memory-sized default, and checks that both give
   the same loss and gradient bit for bit.
 - **fine-tune step** (DAPT, LoRA, DExperts, GeDi): one forward + backward of the real LM
@@ -33,6 +34,7 @@ from baselines.finetune import lm_loss, only_trainable, top_block_parameters
 from lmsteer import train
 from lmsteer.headloss import default_chunk
 from lmsteer.models import load_model
+from lmsteer.precision import is_native
 from lmsteer.scoring import fluency
 from lmsteer.steer import Steer, SteerConfig
 from lmsteer.train import steer_loss
@@ -101,7 +103,22 @@ def time_judge(args) -> dict:
     t = interleaved_medians({"plain": (no_context, lambda: run(plain_token_nll)),
                              "chunked": (no_context, lambda: run(chunked))}, args.repeats)
     t["max_rel_diff"] = float(max(abs(x - y) / x for x, y in zip(a, b)))
+    t["dtype"] = str(next(judge.parameters()).dtype).replace("torch.", "")  # auto resolved
     return t
+
+
+def ratios(t: dict[str, float], dtypes: list[str]) -> dict[str, float]:
+    """Side-by-side ratios of the steer arms: plain and 64-row chunks over the sized chunk per
+    dtype, and bfloat16 over float32 where both ran."""
+    out = {}
+    for dt in dtypes:
+        out[f"plain_over_chunked_{dt}"] = round(t[f"steer_plain_{dt}"] / t[f"steer_chunked_{dt}"], 2)
+        out[f"chunk64_over_chunked_{dt}"] = round(t[f"steer_chunk64_{dt}"]
+                                                  / t[f"steer_chunked_{dt}"], 2)
+    if {"float32", "bfloat16"} <= set(dtypes):
+        out["bfloat16_over_float32_chunked"] = round(t["steer_chunked_bfloat16"]
+                                                     / t["steer_chunked_float32"], 2)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,10 +127,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=340, help="hidden-state rows per steer step")
     ap.add_argument("--rank", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16, help="texts per fine-tune step")
-    ap.add_argument("--judge-dtype", default="bfloat16")
+    ap.add_argument("--judge-dtype", default="auto", help="as the config's judge_dtype")
+    ap.add_argument("--head-dtypes", type=lambda x: x.split(","), default=None,
+                    help="comma-separated head dtypes of the steer arms (default: float32, and "
+                         "bfloat16 where native: emulated, its steps take minutes; "
+                         "bench/bench_dtype.py)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default="results/bench/headloss.json")
     args = ap.parse_args(argv)
+    args.head_dtypes = args.head_dtypes or ["float32"] + (["bfloat16"] if is_native("bfloat16")
+                                                          else [])
     model, tok = load_model(args.model)
     head = model.get_output_embeddings()
     v, d = head.weight.shape
@@ -129,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         fn().backward()
 
     arms = {}
-    for dt in ("float32", "bfloat16"):
+    for dt in args.head_dtypes:
         w = steer.base_head.weight.detach().to(getattr(torch, dt))  # (V, d)
         arms[f"steer_plain_{dt}"] = (no_context, lambda w=w: step(
             lambda: plain_steer_loss(steer, hidden, values, target, w)))
@@ -139,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             lambda: chunk64_steer_loss(model, steer, hidden, values, target, w)))
     steer_t = interleaved_medians(arms, args.repeats)
     same = []  # the chunk size changes no number: loss and gradients bit for bit
-    for dt in ("float32", "bfloat16"):
+    for dt in args.head_dtypes:
         w = steer.base_head.weight.detach().to(getattr(torch, dt))
         grads = []
         for fn in (steer_loss, chunk64_steer_loss):
@@ -167,25 +190,15 @@ def main(argv: list[str] | None = None) -> None:
     res = {
         "model": args.model, "vocab": v, "hidden": d, "torch_threads": torch.get_num_threads(),
         **machine_info(), "repeats": args.repeats,
-        "steer_step": {"rows": args.rows, "rank": args.rank,
+        "steer_step": {"rows": args.rows, "rank": args.rank, "head_dtypes": args.head_dtypes,
                        **{f"{k}_s": round(t, 3) for k, t in steer_t.items()},
-                       "plain_over_chunked_float32": round(steer_t["steer_plain_float32"]
-                                                           / steer_t["steer_chunked_float32"], 2),
-                       "plain_over_chunked_bfloat16": round(steer_t["steer_plain_bfloat16"]
-                                                            / steer_t["steer_chunked_bfloat16"], 2),
-                       "bfloat16_over_float32_chunked": round(steer_t["steer_chunked_bfloat16"]
-                                                              / steer_t["steer_chunked_float32"], 2),
-                       "chunk_rows": default_chunk(v),
-                       "chunk64_over_chunked_float32": round(steer_t["steer_chunk64_float32"]
-                                                             / steer_t["steer_chunked_float32"], 2),
-                       "chunk64_over_chunked_bfloat16": round(
-                           steer_t["steer_chunk64_bfloat16"] / steer_t["steer_chunked_bfloat16"], 2),
-                       "chunk_sizes_bit_identical": all(same)},
+                       **ratios(steer_t, args.head_dtypes),
+                       "chunk_rows": default_chunk(v), "chunk_sizes_bit_identical": all(same)},
         "finetune_step": {"texts": args.batch, "top_blocks": 2,
                           "plain_s": round(ft_t["plain"], 3), "chunked_s": round(ft_t["chunked"], 3),
                           "plain_over_chunked": round(ft_t["plain"] / ft_t["chunked"], 2),
                           "peak_rss_mb": rss},
-        "judge_batch": {"pairs": 16, "dtype": args.judge_dtype,
+        "judge_batch": {"pairs": 16, "dtype": judge_t["dtype"],
                         "plain_s": round(judge_t["plain"], 3),
                         "chunked_s": round(judge_t["chunked"], 3),
                         "plain_over_chunked": round(judge_t["plain"] / judge_t["chunked"], 2),

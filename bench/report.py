@@ -66,12 +66,12 @@ def targets_table(bench: Path) -> str:
                              r["sampler_speedup"] >= 2))
     if hl:
         st, ft = hl["steer_step"], hl["finetune_step"]
+        dts = st.get("head_dtypes", ["bfloat16", "float32"])  # the arms that ran
         rows += [
             _row(f"chunked head loss, steer step on {hl['model']} ({hl['vocab']:,} tokens, "
                  f"{st['rows']} rows)", "> 1x (plain / chunked)",
-                 f"{st['plain_over_chunked_bfloat16']:.2f}x bfloat16 head, "
-                 f"{st['plain_over_chunked_float32']:.2f}x float32 head "
-                 f"({hl.get('cpu', '?')})", st["plain_over_chunked_bfloat16"] > 1),
+                 ", ".join(f"{st[f'plain_over_chunked_{d}']:.2f}x {d} head" for d in dts)
+                 + f" ({hl.get('cpu', '?')})", all(st[f"plain_over_chunked_{d}"] > 1 for d in dts)),
             _row(f"chunked head loss, fine-tune step on {hl['model']} ({ft['texts']} texts)",
                  "> 1x (plain / chunked)",
                  f"{ft['plain_over_chunked']:.2f}x ({ft['plain_s']} s vs. {ft['chunked_s']} s; "
@@ -80,9 +80,9 @@ def targets_table(bench: Path) -> str:
         if "chunk64_over_chunked_float32" in st:
             rows.append(_row(f"head loss chunk of {st['chunk_rows']} rows (sized by memory) vs. "
                              "64", "> 1x (64 / sized), same numbers",
-                             f"{st['chunk64_over_chunked_float32']:.2f}x float32 head, "
-                             f"{st['chunk64_over_chunked_bfloat16']:.2f}x bfloat16 head; "
-                             f"bit-identical: {st['chunk_sizes_bit_identical']}",
+                             ", ".join(f"{st[f'chunk64_over_chunked_{d}']:.2f}x {d} head"
+                                       for d in dts[::-1])
+                             + f"; bit-identical: {st['chunk_sizes_bit_identical']}",
                              st["chunk64_over_chunked_float32"] > 1
                              and st["chunk_sizes_bit_identical"]))
         if "judge_batch" in hl:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import yaml
 
 from .errors import LMSteerError
+from .precision import DTYPES
 
 log = logging.getLogger("lmsteer")
 
@@ -308,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scorer names (registry): toxicity or sentiment scorers")
     s.add_argument("--scorer-options", help="YAML mapping scorer -> options")
     s.add_argument("--judge", help="judge LM for conditional perplexity (empty: skip)")
-    s.add_argument("--judge-dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                   help="precision of the judge LM (bfloat16 is ~3x faster on CPUs with bf16)")
+    s.add_argument("--judge-dtype", default="float32", choices=DTYPES,
+                   help="precision of the judge LM; auto: bfloat16 where the device computes it "
+                        "natively (CUDA, AVX-512 BF16, AMX), else float32 (README, Speed)")
     s.add_argument("--task", default="detox", help="task name for the record")
     s.add_argument("--prompt-set", default="",
                    help="prompt set name for the record (default: those of the generations)")

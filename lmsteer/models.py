@@ -21,6 +21,7 @@ from torch import nn
 from .errors import ModelUnavailableError
 from .io import file_lock
 from .model_specs import MODELS, ModelSpec  # noqa: F401 - re-exported
+from .precision import resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,8 @@ def load_model(name: str, *, cache: Path | None = None, offline: bool = True,
                dtype: str | None = None, seed: int = 0, device: str | None = None
                ) -> tuple[nn.Module, Any]:
     """Load ``name`` (embedded, ``tiny-*``, local folder or hub id) -> (model, tokenizer), on
-    ``device`` (default :func:`default_device`)."""
+    ``device`` (default :func:`default_device`) in ``dtype`` (default: the registry's; ``auto``:
+    :func:`lmsteer.precision.resolve_dtype`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name in MODELS and MODELS.get(name).source == "tiny":
@@ -198,7 +200,9 @@ def load_model(name: str, *, cache: Path | None = None, offline: bool = True,
             local = converted_dir(name, cache)
             if (local / "config.json").is_file():  # a local copy (save_pretrained) wins
                 path, local_only = str(local), True
-    torch_dtype = getattr(torch, dtype or (MODELS.get(name).dtype if name in MODELS else "float32"))
+    dtype = resolve_dtype(dtype or (MODELS.get(name).dtype if name in MODELS else "float32"),
+                          device or default_device())  # "auto": bfloat16 where native
+    torch_dtype = getattr(torch, dtype)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype,
                                                      local_files_only=local_only)

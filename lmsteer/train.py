@@ -12,7 +12,7 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +25,7 @@ from .errors import TrainingError
 from .io import atomic_path, write_json
 from .headloss import head_parts, token_nll
 from .models import model_device
+from .precision import resolve_dtype
 from .steer import Steer, SteerConfig, output_matrix_sha256
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class TrainConfig:
     seed: int = 0
     base_model: str = ""
     cache_dir: str = ""
-    head_dtype: str = "float32"
+    head_dtype: str = "float32"  # of the frozen output product; "auto": bfloat16 where native
 
     @classmethod
     def from_params(cls, params: dict[str, Any], seed: int) -> "TrainConfig":
@@ -228,6 +229,8 @@ def train_steer(model: nn.Module, tok: Any, data: Sequence[tuple[str, float]], c
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     head = model.get_output_embeddings()
+    # "auto" -> the dtype this device runs natively; the steer config records the resolved one
+    cfg = replace(cfg, head_dtype=resolve_dtype(cfg.head_dtype, head.weight.device))
     scfg = SteerConfig(num_steers=cfg.num_steers, rank=cfg.rank, epsilon=cfg.epsilon,
                        init_scale=cfg.init_scale, hidden_size=head.weight.shape[1],
                        base_model=cfg.base_model, base_sha256=output_matrix_sha256(model),

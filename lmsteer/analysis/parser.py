@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..precision import DTYPES
 from . import cli as C
 
 
@@ -31,7 +32,8 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
                        help="value of the always-on second steer (0: off)")
         p.add_argument("--scorers", nargs="+", default=["jigsaw-bilstm", "profanity-check"])
         p.add_argument("--judge", help="judge LM for conditional perplexity (omit: none)")
-        p.add_argument("--judge-dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+        p.add_argument("--judge-dtype", default="float32", choices=DTYPES,
+                       help="precision of the judge LM (auto: bfloat16 where native)")
 
     def detox_data(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-root", default="resources/data", help="prepared data root")
