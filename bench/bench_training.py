@@ -23,6 +23,7 @@ import torch
 from _timing import PeakRSS, write_result
 from lmsteer.data import detox_training_set
 from lmsteer.models import load_model
+from lmsteer.precision import resolve_dtype
 from lmsteer.steer import Steer, SteerConfig, output_matrix_sha256
 from lmsteer.train import TrainConfig, batch_examples, cache_hidden_states, steer_loss, train_steer
 
@@ -67,7 +68,8 @@ def main() -> None:
     model, tok = load_model(a.model)
     data = detox_training_set(Path(a.data_root), ["davidson", "olid"], a.per_class, seed=0)
     base = dict(rank=256, epsilon=1e-3, lr=1e-2, steps=a.steps, batch_size=32, max_length=48,
-                init_scale=1e-2, head_dtype="bfloat16", checkpoint_every=0, base_model=a.model)
+                init_scale=1e-2, head_dtype=resolve_dtype("auto"), checkpoint_every=0,
+                base_model=a.model)  # as config.yaml: bfloat16 only where native
     final = {"cached": [], "recompute": []}
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = Path(tmp) / "cache"
