@@ -112,7 +112,8 @@ def ratios(t: dict[str, float], dtypes: list[str]) -> dict[str, float]:
     dtype, and bfloat16 over float32 where both ran."""
     out = {}
     for dt in dtypes:
-        out[f"plain_over_chunked_{dt}"] = round(t[f"steer_plain_{dt}"] / t[f"steer_chunked_{dt}"], 2)
+        out[f"plain_over_chunked_{dt}"] = round(t[f"steer_plain_{dt}"]
+                                                / t[f"steer_chunked_{dt}"], 2)
         out[f"chunk64_over_chunked_{dt}"] = round(t[f"steer_chunk64_{dt}"]
                                                   / t[f"steer_chunked_{dt}"], 2)
     if {"float32", "bfloat16"} <= set(dtypes):

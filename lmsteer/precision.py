@@ -2,9 +2,10 @@
 
 bfloat16 halves the memory traffic of the big output products, but it is only faster where the
 hardware computes bfloat16 dot products natively. Measured with torch 2.13 on 2-core CPUs
-(``bench/bench_dtype.py``, README "Speed"): on an AVX2-only AMD EPYC (no AVX-512) the backward-
-shaped product of a steer step, (rows, V) @ (V, d), ran ~600x slower in bfloat16 than in float32,
-so a bfloat16 steer on Gemma would take days there; with AMX bfloat16 is ~2x faster. ``auto``
+(README "The spine alone"): on an AVX2-only AMD EPYC (no AVX-512) the gradient product of a
+steer step, (rows, V) @ (V, d), ran 136x slower in bfloat16 than in float32
+(``bench/bench_dtype.py``), so a bfloat16 steer on Gemma would take days there; with AMX a
+bfloat16 steer step is 2.1x faster than a float32 one (``bench/bench_headloss.py``). ``auto``
 therefore picks bfloat16 only on a device with native bfloat16 (a CUDA GPU that supports it, a
 CPU with AVX-512 BF16 or AMX-BF16) and float32 everywhere else.
 """
