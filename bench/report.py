@@ -66,11 +66,11 @@ def targets_table(bench: Path) -> str:
                              r["sampler_speedup"] >= 2))
     if hl:
         st, ft = hl["steer_step"], hl["finetune_step"]
-        dts = st.get("head_dtypes", ["bfloat16", "float32"])  # the arms that ran
+        dts = st.get("head_dtypes", ["bfloat16", "float32"])  # the arms that ran (any order)
         rows += [
             _row(f"chunked head loss, steer step on {hl['model']} ({hl['vocab']:,} tokens, "
                  f"{st['rows']} rows)", "> 1x (plain / chunked)",
-                 ", ".join(f"{st[f'plain_over_chunked_{d}']:.2f}x {d} head" for d in dts)
+                 ", ".join(f"{st[f'plain_over_chunked_{d}']:.2f}x {d} head" for d in sorted(dts))
                  + f" ({hl.get('cpu', '?')})", all(st[f"plain_over_chunked_{d}"] > 1 for d in dts)),
             _row(f"chunked head loss, fine-tune step on {hl['model']} ({ft['texts']} texts)",
                  "> 1x (plain / chunked)",
@@ -81,7 +81,7 @@ def targets_table(bench: Path) -> str:
             rows.append(_row(f"head loss chunk of {st['chunk_rows']} rows (sized by memory) vs. "
                              "64", "> 1x (64 / sized), same numbers",
                              ", ".join(f"{st[f'chunk64_over_chunked_{d}']:.2f}x {d} head"
-                                       for d in dts[::-1])
+                                       for d in sorted(dts, reverse=True))
                              + f"; bit-identical: {st['chunk_sizes_bit_identical']}",
                              st["chunk64_over_chunked_float32"] > 1
                              and st["chunk_sizes_bit_identical"]))

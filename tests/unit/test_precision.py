@@ -57,7 +57,7 @@ def test_unknown_dtype_lists_the_valid_ones():
 
 
 def test_cpu_flags_reads_this_machine():
-    f = precision.cpu_flags.__wrapped__()  # uncached
+    f = precision.cpu_flags()
     if Path("/proc/cpuinfo").is_file() and "flags" in Path("/proc/cpuinfo").read_text():
         assert "sse2" in f or "fpu" in f  # every x86-64 CPU lists these
     else:
