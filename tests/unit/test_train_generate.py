@@ -12,7 +12,7 @@ from lmsteer.generate import fit_context, generate, last_position
 from lmsteer.methods import get_method
 from lmsteer.models import load_model
 from lmsteer.steer import Steer
-from lmsteer.train import TrainConfig, _save_checkpoint, train_steer
+from lmsteer.train import TrainConfig, _save_checkpoint, cache_hidden_states, train_steer
 
 DATA = [("you are a stupid idiot", -1.0), ("i hate this , it is terrible", -1.0),
         ("what a lovely day", 1.0), ("i love this movie , it is great", 1.0)] * 4
@@ -184,3 +184,19 @@ def test_a_stale_old_checkpoint_does_not_block_the_next_save(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("checkpoint")) == [
         "checkpoint"]
     steer.detach()
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama"])
+def test_cache_batches_by_length_and_keeps_text_order(name):
+    """Length-sorted batches: every text's rows equal its own unpadded forward, in text order."""
+    model, tok = load_model(name)
+    texts = ["a b c d e f g h i j", "w " * 30, "you", "the cat sat on the mat", "i love", "no",
+             "x y z"]  # "w " * 30 is truncated at 16 tokens
+    cache = cache_hidden_states(model, tok, texts, 16, batch_size=2, progress=False)
+    assert cache.example.tolist() == sorted(cache.example.tolist())  # rows in text order
+    for j, text in enumerate(texts):
+        one = cache_hidden_states(model, tok, [text], 16, batch_size=1, progress=False)
+        a, b = int(cache.offsets[j]), int(cache.offsets[j + 1])
+        assert b - a == one.hidden.shape[0] and bool((cache.example[a:b] == j).all())
+        assert torch.equal(cache.target[a:b], one.target)
+        assert torch.allclose(cache.hidden[a:b].float(), one.hidden.float(), atol=1e-3)
