@@ -64,6 +64,7 @@ class DAPT(_FineTuned):
     ``top_blocks``, ``steps``, ``lr``, ``batch_size``, ``max_length``."""
 
     name = "dapt"
+    row_independent = True  # the adapted weights swapped in, nothing per row
 
     def fit(self, model, tok, data, out_dir, seed):
         out = Path(out_dir)

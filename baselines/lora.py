@@ -76,6 +76,7 @@ class LoRA(Method):
 
     name = "lora"
     trainable = True
+    row_independent = True  # low-rank adapters on the weights, nothing per row
     defaults = DEFAULTS
 
     def fit(self, model, tok, data, out_dir, seed):

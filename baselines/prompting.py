@@ -32,6 +32,7 @@ class Prompting(Method):
 
     name = "prompting"
     trainable = False
+    row_independent = True  # the plain LM on prefixed prompts
 
     def prefix(self, strength: float | torch.Tensor) -> str:
         s = torch.as_tensor(strength, dtype=torch.float32).flatten()

@@ -9,9 +9,12 @@ Timed side by side in one process (interleaved rounds, median of ``--repeats``):
 
 - **prompt pass**: one forward of ``--prompts`` prompts x ``--samples`` samples, both ways;
 - **generation batch**: the whole ``sample_ids`` call (prompt pass + ``--new-tokens`` decoding
-  steps + sampling) with the old prompt pass patched back in, against the library's.
+  steps + sampling) with the old prompt pass patched back in, against the library's;
+- **shared prompt pass**: the library's ``sample_ids`` with one prompt pass per row against
+  ``share_prompts=True`` (one pass per distinct prompt, its cache copied to the prompt's
+  ``--samples`` rows, as ``generate`` does for row-independent methods).
 
-Also checks that both ways sample the same token ids. Writes results/bench/prefill.json.
+Also checks that every way samples the same token ids. Writes results/bench/prefill.json.
 
     python bench/bench_prefill.py [--model gemma3-270m] [--repeats 3]
 """
@@ -64,15 +67,16 @@ def main(argv: list[str] | None = None) -> None:
                              logits_to_keep=keep).logits  # (B, 1, V)
         return run
 
-    def sample():
-        return gen.sample_ids(model, tok, texts, max_new_tokens=args.new_tokens, seed=0)
+    def sample(share: bool = False):
+        return gen.sample_ids(model, tok, texts, max_new_tokens=args.new_tokens, seed=0,
+                              share_prompts=share)
 
     a, b = prompt_pass(1)(), prompt_pass(gen.last_position(ids))()
     pass_t = interleaved_medians({"slice": (no_context, prompt_pass(1)),
                                   "index": (no_context, prompt_pass(gen.last_position(ids)))},
                                  args.repeats)
-    gen_t = interleaved_medians({"slice": (old_prompt_pass, sample), "index": (no_context, sample)},
-                                args.repeats)
+    gen_t = interleaved_medians({"slice": (old_prompt_pass, sample), "index": (no_context, sample),
+                                 "shared": (no_context, lambda: sample(True))}, args.repeats)
     with old_prompt_pass():
         old_ids = sample()
     res = {
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         "generation_speedup": round(gen_t["slice"] / gen_t["index"], 2),
         "max_abs_logit_diff": float((a - b).abs().max()),
         "same_token_ids": bool(torch.equal(old_ids, sample())),
+        "shared_prompt_speedup": round(gen_t["index"] / gen_t["shared"], 2),
+        "same_token_ids_shared": bool(torch.equal(sample(), sample(True))),
     }
     write_result(res, args.out)
 

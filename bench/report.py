@@ -1,9 +1,10 @@
 """Summarise the benchmark JSON and the DAG's Snakemake benchmark files as markdown tables.
 
-Reads ``results/bench/{generation,sampling,training,scoring,headloss,prefill}.json`` (written by
-the bench_* scripts) and ``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by
-Snakemake), writes ``results/bench/dag.json`` and, with ``--readme``, replaces the text between
-the ``<!-- bench:targets -->`` / ``<!-- bench:dag -->`` markers and their ``:end`` partners, so
+Reads ``results/bench/{generation,sampling,training,scoring,headloss,prefill,judge}.json`` and
+``prefill-<model>.json`` (written by the bench_* scripts) and
+``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by Snakemake), writes
+``results/bench/dag.json`` and, with ``--readme``, replaces the text between the
+``<!-- bench:targets -->`` / ``<!-- bench:dag -->`` markers and their ``:end`` partners, so
 the README's numbers always come from these files.
 
     python bench/report.py [--results results] [--readme README.md]
@@ -100,6 +101,28 @@ def targets_table(bench: Path) -> str:
                          f"{pre['generation_speedup']:.2f}x generation batch "
                          f"({pre['new_tokens']} tokens); same token ids: {pre['same_token_ids']}",
                          pre["generation_speedup"] > 1 and pre["same_token_ids"]))
+    for sh in (_load(f) for f in [bench / "prefill.json", *sorted(bench.glob("prefill-*.json"))]):
+        if "shared_prompt_speedup" not in sh:  # a run from before the shared prompt pass
+            continue
+        b = sh["batch"]
+        rows.append(_row(f"shared prompt pass on {sh['model']}: one pass per prompt, its cache "
+                         f"copied to its samples ({b[0]} prompts x {b[1]} samples)",
+                         "> 1x, same tokens",
+                         f"{sh['shared_prompt_speedup']:.2f}x generation batch "
+                         f"({sh['generation_batch_s']['index']} s vs. "
+                         f"{sh['generation_batch_s']['shared']} s; {sh['machine']['cpu']}); "
+                         f"same token ids: {sh['same_token_ids_shared']}",
+                         sh["shared_prompt_speedup"] > 1 and sh["same_token_ids_shared"]))
+    jg = _load(bench / "judge.json")
+    if jg:
+        rows.append(_row(f"shared prompt pass, perplexity judge {jg['judge']} ({jg['dtype']}; "
+                         f"{jg['pairs'][0]} prompts x {jg['pairs'][1]} samples)",
+                         "> 1x, same perplexities up to rounding",
+                         f"{jg['shared_speedup']:.2f}x ({jg['judge_s']['per_pair']} s vs. "
+                         f"{jg['judge_s']['shared']} s; {jg['machine']['cpu']}); per-pair ppl "
+                         f"within {jg['max_rel_ppl_diff']:.1e} "
+                         f"(mean {jg['mean_rel_ppl_diff']:.1e})",
+                         jg["shared_speedup"] > 1))
     rss = []
     if gen:
         rss.append(f"generation {gen['peak_rss_mb']:,.0f}")

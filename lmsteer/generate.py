@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 import torch
 from torch import nn
@@ -29,10 +29,12 @@ def context_length(model: nn.Module) -> int | None:
 
 
 def fit_context(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int,
-                warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                warn: bool = True, rows: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded ids and mask (B, T), cut from the left so that prompt plus ``max_new_tokens``
     fit the model's positions (logged unless ``warn`` is false; a prompt keeps its last tokens,
-    the ones it is continued from). Unchanged where they fit or the model names no limit."""
+    the ones it is continued from). Unchanged where they fit or the model names no limit.
+    ``rows`` (B,): how many sequences each row stands for in the log (shared prompts)."""
     limit = context_length(model)
     if limit is None or ids.shape[1] + max_new_tokens <= limit:
         return ids, mask
@@ -40,11 +42,12 @@ def fit_context(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, max_new
     if keep < 1:
         raise LMSteerError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the "
                            f"model's {limit} positions")
-    cut = int((mask[:, :-keep].sum(-1) > 0).sum())
+    rows = torch.ones(ids.shape[0], dtype=torch.long) if rows is None else rows.cpu()
+    cut = int(rows[(mask[:, :-keep].sum(-1) > 0).cpu()].sum())
     if cut and warn:
         log.warning("%d of %d sequences (prompt x sample) are longer than the model's %d "
                     "positions minus %d new tokens: kept their last %d tokens", cut,
-                    ids.shape[0], limit, max_new_tokens, keep)
+                    int(rows.sum()), limit, max_new_tokens, keep)
     return ids[:, -keep:], mask[:, -keep:]  # (B, keep)
 
 
@@ -59,28 +62,46 @@ def last_position(ids: torch.Tensor) -> torch.Tensor:
     return torch.tensor([ids.shape[1] - 1], device=ids.device)
 
 
+def distinct_rows(texts: Sequence[Hashable]) -> tuple[list, torch.Tensor]:
+    """The distinct texts (or token tuples) in order of first appearance, and for every text
+    its index among them (B,): ``[distinct[i] for i in inv] == texts``."""
+    first: dict[Hashable, int] = {}
+    inv = [first.setdefault(t, len(first)) for t in texts]
+    return list(first), torch.tensor(inv, dtype=torch.long)
+
+
 @torch.no_grad()
 def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_tokens: int,
                top_p: float = 0.9, temperature: float = 1.0, seed: int = 0,
-               greedy: bool = False) -> torch.Tensor:
+               greedy: bool = False, share_prompts: bool = False) -> torch.Tensor:
     """Continue left-padded ``texts`` by up to ``max_new_tokens`` tokens with a KV cache.
 
     Returns the new token ids (B, n_new), pad after an end-of-sequence token. Sampling is exact
     top-p (:func:`sample_top_p`), seeded by ``seed``; ``greedy`` takes the argmax (for tests).
+    ``share_prompts``: run each distinct text through the prompt pass once and copy its cache
+    and logits to every row that repeats it (25 samples of a prompt cost one prompt pass); only
+    for a model whose forward treats rows independently (a method says so,
+    :meth:`lmsteer.methods.Method.prompt_pass_shared`). Same tokens up to float rounding.
     """
     dev = model_device(model)
-    enc = tok(list(texts), return_tensors="pt", padding=True).to(dev)
-    ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], max_new_tokens)
+    rows, inv = distinct_rows(texts) if share_prompts else (list(texts), None)
+    enc = tok(rows, return_tensors="pt", padding=True).to(dev)
+    ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], max_new_tokens,
+                            rows=None if inv is None else torch.bincount(inv))
     gen = torch.Generator(device=dev).manual_seed(seed)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T) positions that skip the left padding
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (U, T) positions that skip the left padding
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                 logits_to_keep=last_position(ids))
+    logits, cache = out.logits[:, -1], out.cache  # (U, V)
+    if inv is not None:  # every row of texts gets its distinct prompt's cache and logits
+        inv = inv.to(dev)  # (B,)
+        cache.batch_select_indices(inv)
+        logits, mask, pos = logits[inv], mask[inv], pos[inv]  # (B, V), (B, T), (B, T)
     eos, pad = tok.eos_token_id, tok.pad_token_id
-    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=dev)
+    done = torch.zeros(mask.shape[0], dtype=torch.bool, device=dev)
     next_pos = pos[:, -1:] + 1  # (B, 1)
     new: list[torch.Tensor] = []
     for step in range(max_new_tokens):
-        logits = out.logits[:, -1]  # (B, V)
         nxt = logits.argmax(-1) if greedy else sample_top_p(logits, top_p, temperature,
                                                              generator=gen)
         nxt = torch.where(done, torch.full_like(nxt, pad), nxt)  # (B,)
@@ -90,7 +111,8 @@ def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_toke
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=next_pos,
-                    cache=out.cache, use_cache=True)
+                    cache=cache, use_cache=True)
+        logits, cache = out.logits[:, -1], out.cache  # (B, V)
         next_pos = next_pos + 1
     return torch.stack(new, dim=1)  # (B, n_new)
 
@@ -125,6 +147,7 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
     rows: list[dict] = []
     meta = meta or {}
     values = method.control_values(strength) if isinstance(strength, (int, float)) else None
+    shared = method.prompt_pass_shared(strength)  # one prompt pass per prompt, not per sample
     with method.control(model, strength):
         for start in tqdm(range(0, len(prompts), per_batch), desc=f"generate {method.name}",
                           disable=not progress, unit="batch"):
@@ -132,7 +155,8 @@ def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict]
             texts = [method.prompt_for(p["text"], strength) for p in chunk for _ in range(samples)]
             conts, lengths = method.sample(model, tok, texts, max_new_tokens=max_new_tokens,
                                            top_p=top_p, temperature=temperature,
-                                           seed=seed * 1_000_003 + start_offset + start)
+                                           seed=seed * 1_000_003 + start_offset + start,
+                                           share_prompts=shared)
             for j, (c, n) in enumerate(zip(conts, lengths)):
                 p = chunk[j // samples]
                 rows.append({"prompt_id": p["id"], "prompt": p["text"], "sample": j % samples,

@@ -26,6 +26,9 @@ class Method:
     name = "original"
     trainable = False  # has trained parameters
     derived = False  # fit() derives artifacts without trained parameters (e.g. a word list)
+    # model(...) inside control() treats every row on its own (no per-row state, no auxiliary
+    # model with a cache of its own), so a prompt's pass may be shared by its samples; opt-in
+    row_independent = False
 
     @classmethod
     def needs_fit(cls) -> bool:
@@ -69,6 +72,12 @@ class Method:
 
         return sample_batch(model, tok, texts, **kw)
 
+    def prompt_pass_shared(self, strength: float | torch.Tensor) -> bool:
+        """Whether generation may run each distinct prompt through the LM once and copy its
+        cache to all of its samples (:func:`lmsteer.generate.sample_ids`): the method's forward
+        is row-independent and one strength holds for the whole batch."""
+        return self.row_independent and torch.as_tensor(strength).numel() == 1
+
     def control_values(self, strength: float) -> list[float] | None:
         """The method's own control values at ``strength`` (recorded with each sample)."""
         return None
@@ -81,8 +90,14 @@ class Method:
                 "trainable_parameters": self.num_trainable_parameters()}
 
 
+class Original(Method):
+    """The unsteered LM."""
+
+    row_independent = True
+
+
 METHODS: Registry[type[Method]] = Registry("method")
-METHODS.add("original", Method)
+METHODS.add("original", Original)
 
 
 @METHODS.register("lm_steer")
@@ -91,6 +106,7 @@ class LMSteerMethod(Method):
 
     name = "lm_steer"
     trainable = True
+    row_independent = True  # a folded or per-batch steer; per-sample values are never shared
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -1,5 +1,9 @@
 """kill -9 of a whole Snakemake run mid-way, then `--unlock` and a rerun (the default profile
-sets --rerun-incomplete): the tables come out byte-identical to an uninterrupted run's."""
+sets --rerun-incomplete): Table 1 comes out byte-identical to an uninterrupted run's.
+
+The runs target Table 1 only (every detox method of config/ci.yaml on a tiny random GPT-2:
+data, training, generation, scoring, the table); Table 2, the analyses and the leaderboard
+are the same kind of jobs and would triple the test's time (test_dag.py runs all of them)."""
 from __future__ import annotations
 
 import os
@@ -15,8 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
-TABLES = ["tables/table1_detox.md", "tables/table1_detox.csv",
-          "tables/table2_sentiment.md", "tables/table2_sentiment.csv"]
+TABLES = ["tables/table1_detox.md", "tables/table1_detox.csv"]
 
 
 def _config(tmp_path: Path, name: str) -> Path:
@@ -33,9 +36,11 @@ def _config(tmp_path: Path, name: str) -> Path:
 
 
 def _snakemake(cfg: Path, *extra: str, wait: bool = True):
+    """Snakemake on ``cfg``; unless ``extra`` is given, it builds Table 1 of that config."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/default", "--configfile",
-           str(cfg), *extra]
+    targets = extra or [str(cfg.with_suffix("") / t) for t in TABLES]
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--profile", "profiles/default",
+           "--configfile", str(cfg)]
     if wait:
         return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=1200)

@@ -108,5 +108,28 @@ def test_bench_prefill_times_both_prompt_passes_and_reports_them(tmp_path: Path)
     assert res["batch"] == [3, 2] and res["prompt_tokens"] > 1
     assert res["prompt_pass_speedup"] > 0 and res["generation_speedup"] > 0
     assert res["max_abs_logit_diff"] < 1e-4 and res["same_token_ids"] is True
+    assert res["shared_prompt_speedup"] > 0 and res["same_token_ids_shared"] is True
+    assert set(res["generation_batch_s"]) == {"slice", "index", "shared"}
     table = report.targets_table(tmp_path / "bench")
     assert "prompt pass on tiny-llama: last-position index vs. logits_to_keep=1" in table
+    out.rename(out.with_name("prefill-tiny-llama.json"))
+    table = report.targets_table(tmp_path / "bench")
+    assert "shared prompt pass on tiny-llama" in table and "same token ids: True" in table
+
+
+def test_bench_judge_times_both_judge_passes_and_reports_them(tmp_path: Path) -> None:
+    import bench_judge
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": {"text": t}}) + "\n" for t in
+                               ["the cat sat on the mat and", "so I said", "a long day at"]))
+    out = tmp_path / "bench" / "judge.json"
+    bench_judge.main(["--judge", "tiny-llama", "--judge-dtype", "float32", "--sampler",
+                      "tiny-gpt2", "--prompts-file", str(prompts), "--prompts", "3",
+                      "--samples", "3", "--batch", "4", "--repeats", "1", "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert res["pairs"] == [3, 3] and res["dtype"] == "float32"
+    assert set(res["judge_s"]) == {"per_pair", "shared"} and res["shared_speedup"] > 0
+    assert res["max_rel_ppl_diff"] < 1e-4
+    assert "shared prompt pass, perplexity judge tiny-llama" in \
+        report.targets_table(tmp_path / "bench")

@@ -26,3 +26,19 @@ def test_conditional_perplexity_matches_full_forward():
 def test_empty_continuation_is_nan():
     model, tok = load_model("tiny-gpt2")
     assert math.isnan(conditional_perplexity(model, tok, ["the cat"], [""], progress=False)[0])
+
+
+def test_shared_prompt_pass_gives_the_full_forwards_perplexities(tiny):
+    """Pairs that share a prompt run it once and continue from its cache: the same perplexities
+    as one right-padded forward per pair, on every family, across batch edges, with prompts of
+    other lengths and an empty continuation in the batch."""
+    model, tok, _ = tiny
+    prompts = ["the cat sat on the mat"] * 4 + ["you"] * 3 + ["so I said that"] * 2
+    conts = [" and then", " , a dog", "", " was happy about it all", " are", " are not nice",
+             " know", " it was", " no"]
+    full = conditional_perplexity(model, tok, prompts, conts, batch_size=5, progress=False,
+                                  share_prompts=False)
+    shared = conditional_perplexity(model, tok, prompts, conts, batch_size=5, progress=False)
+    assert math.isnan(full[2]) and math.isnan(shared[2])
+    for f, s in zip(full[:2] + full[3:], shared[:2] + shared[3:]):
+        assert math.isclose(f, s, rel_tol=1e-4), (f, s)

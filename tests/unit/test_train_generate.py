@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lmsteer.errors import LMSteerError, TrainingError
-from lmsteer.generate import fit_context, generate, last_position
+from lmsteer.generate import distinct_rows, fit_context, generate, last_position, sample_ids
 from lmsteer.methods import get_method
 from lmsteer.models import load_model
 from lmsteer.steer import Steer
@@ -117,6 +117,35 @@ def test_the_prompt_pass_keeps_the_last_positions_logits(tiny):
         kept = model(input_ids=ids, attention_mask=mask, logits_to_keep=last_position(ids)).logits
     assert kept.shape == (2, 1, full.shape[-1])
     torch.testing.assert_close(kept, full[:, -1:], rtol=1e-5, atol=1e-5)
+
+
+def test_distinct_rows_index_back_to_the_texts():
+    texts = ["b", "a", "b", "b", "c", "a"]
+    rows, inv = distinct_rows(texts)
+    assert rows == ["b", "a", "c"] and [rows[i] for i in inv] == texts
+
+
+def test_a_shared_prompt_pass_samples_the_same_tokens(tiny):
+    """One prompt pass per distinct prompt, its cache copied to the prompt's samples: the same
+    greedy and sampled tokens as a pass per row, on every family (left padding included)."""
+    model, tok, _ = tiny
+    tok.padding_side = "left"
+    texts = [t for t in ("the cat sat on the mat", "hi", "you are") for _ in range(5)]
+    for kw in (dict(greedy=True), dict(seed=7)):
+        per_row = sample_ids(model, tok, texts, max_new_tokens=7, **kw)
+        shared = sample_ids(model, tok, texts, max_new_tokens=7, share_prompts=True, **kw)
+        assert shared.shape == (15, 7) and torch.equal(shared, per_row)
+    assert len({tuple(r) for r in per_row.tolist()}) > 3  # the samples of a prompt do differ
+
+
+def test_which_methods_share_the_prompt_pass(tmp_path):
+    assert get_method("original").prompt_pass_shared(0.0)
+    assert get_method("lm_steer").prompt_pass_shared(2.0)
+    assert not get_method("lm_steer").prompt_pass_shared(torch.tensor([1.0, -1.0]))  # per sample
+    for name in ("prompting", "dapt", "lora"):
+        assert get_method(name).prompt_pass_shared(1.0), name
+    for name in ("dexperts", "gedi", "pplm", "mucola", "soft_blacklist"):  # own state or models
+        assert not get_method(name).prompt_pass_shared(1.0), name
 
 
 def test_prompts_longer_than_the_context_keep_their_last_tokens(caplog):
