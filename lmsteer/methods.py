@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class Method:
-    """Base class: the unsteered model (``original``) is this with nothing overridden."""
+    """Base class of every method; the unsteered model (``original``) is :class:`Original`."""
 
     name = "original"
     trainable = False  # has trained parameters
