@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from lmsteer.errors import LMSteerError
-from lmsteer.generate import last_position
+from lmsteer.generate import last_position, left_positions
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS
 from lmsteer.models import model_device
@@ -174,7 +174,7 @@ class GeDi(_FineTuned):
                     st.update(cache=[None, None], lp=[None, None], sum=[None, None],
                               n=mask.float().sum(1))  # (B,) real prompt tokens
                     if pos is None:
-                        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+                        pos = left_positions(mask)
                 else:  # the token chosen last step joins each code's log-likelihood
                     for c in (0, 1):
                         st["sum"][c] = st["sum"][c] + st["lp"][c].gather(1, ids[:, :1]).squeeze(1)

@@ -29,7 +29,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from lmsteer.generate import decode_new, fit_context, sample_ids
+from lmsteer.generate import decode_new, fit_context, left_positions, sample_ids
 from lmsteer.headloss import head_parts, token_nll
 from lmsteer.methods import METHODS
 from lmsteer.models import model_device
@@ -107,7 +107,7 @@ class MuCoLa(_ProbeMethod):
         r = float(w.norm(dim=-1).mean())
         tied = model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings(
         ).weight.data_ptr()
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        pos = left_positions(mask)
         pre = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos,
                                use_cache=True)
         kv = cache_tensors(pre.cache)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from lmsteer.errors import LMSteerError
-from lmsteer.generate import last_position
+from lmsteer.generate import last_position, left_positions
 from lmsteer.io import write_json
 from lmsteer.methods import METHODS, Method
 from lmsteer.models import model_device
@@ -148,7 +148,7 @@ class PPLM(_ProbeMethod):
                 mask = kw.get("attention_mask")
                 mask = torch.ones_like(ids) if mask is None else mask
                 pos = kw.get("position_ids")
-                pos = (mask.cumsum(-1) - 1).clamp(min=0) if pos is None else pos
+                pos = left_positions(mask) if pos is None else pos
                 s = s0.expand(ids.shape[0]) if s0.ndim == 0 else s0
                 if kw.get("cache") is not None:
                     return self._step(run, model, kw["cache"], ids, mask, pos, st, s)

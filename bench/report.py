@@ -101,7 +101,7 @@ def targets_table(bench: Path) -> str:
                          f"{pre['generation_speedup']:.2f}x generation batch "
                          f"({pre['new_tokens']} tokens); same token ids: {pre['same_token_ids']}",
                          pre["generation_speedup"] > 1 and pre["same_token_ids"]))
-    for sh in (_load(f) for f in [bench / "prefill.json", *sorted(bench.glob("prefill-*.json"))]):
+    for sh in [pre, *(_load(f) for f in sorted(bench.glob("prefill-*.json")))]:
         if "shared_prompt_speedup" not in sh:  # a run from before the shared prompt pass
             continue
         b = sh["batch"]

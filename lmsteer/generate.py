@@ -62,6 +62,12 @@ def last_position(ids: torch.Tensor) -> torch.Tensor:
     return torch.tensor([ids.shape[1] - 1], device=ids.device)
 
 
+def left_positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids (B, T) of left-padded rows from their attention mask (B, T): 0 at each
+    row's first real token, the padding before it at 0 too."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def distinct_rows(texts: Sequence[Hashable]) -> tuple[list, torch.Tensor]:
     """The distinct texts (or token tuples) in order of first appearance, and for every text
     its index among them (B,): ``[distinct[i] for i in inv] == texts``."""
@@ -89,7 +95,7 @@ def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_toke
     ids, mask = fit_context(model, enc["input_ids"], enc["attention_mask"], max_new_tokens,
                             rows=None if inv is None else torch.bincount(inv))
     gen = torch.Generator(device=dev).manual_seed(seed)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (U, T) positions that skip the left padding
+    pos = left_positions(mask)  # (U, T)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                 logits_to_keep=last_position(ids))
     logits, cache = out.logits[:, -1], out.cache  # (U, V)

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..generate import distinct_rows
+from ..generate import distinct_rows, left_positions
 from ..headloss import head_parts, token_nll
 from ..models import model_device
 
@@ -80,7 +80,7 @@ def _shared_context_rows(model: Any, ctx: list[list[int]], cont: list[list[int]]
         ids[u, width - len(c):] = torch.tensor(c)
         mask[u, width - len(c):] = 1
     ids, mask = ids.to(dev), mask.to(dev)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (U, T) positions that skip the left padding
+    pos = left_positions(mask)  # (U, T)
     o = model.base_model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
     first = o.last_hidden_state[:, -1][inv]  # (B, d): predicts each continuation's first token
     n = max(len(c) for c in cont)

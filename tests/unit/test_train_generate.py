@@ -138,7 +138,7 @@ def test_a_shared_prompt_pass_samples_the_same_tokens(tiny):
     assert len({tuple(r) for r in per_row.tolist()}) > 3  # the samples of a prompt do differ
 
 
-def test_which_methods_share_the_prompt_pass(tmp_path):
+def test_which_methods_share_the_prompt_pass():
     assert get_method("original").prompt_pass_shared(0.0)
     assert get_method("lm_steer").prompt_pass_shared(2.0)
     assert not get_method("lm_steer").prompt_pass_shared(torch.tensor([1.0, -1.0]))  # per sample
