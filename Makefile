@@ -91,4 +91,5 @@ bench: env
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_prefill.py --model smollm2-135m \
 		--out results/bench/prefill-smollm2-135m.json
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_judge.py
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_buffers.py
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/report.py --readme README.md

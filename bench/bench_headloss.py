@@ -8,8 +8,9 @@ one process (interleaved rounds, median of ``--repeats``):
   plain arm is the loss the library used before (``linear`` then ``cross_entropy``), for each
   head dtype of ``--head-dtypes`` (config ``head_dtype``; default float32, and bfloat16 where
   the CPU computes it natively, lmsteer.precision); a third arm runs the chunked loss with
-  the former fixed 64-row chunk against the memory-sized default, and checks that both give
-  the same loss and gradient bit for bit.
+  the former fixed 64-row chunk against the memory-sized default, and a fourth with a fresh
+  (C, V) allocation per chunk (``reuse=False``, as before the kept buffers) against the
+  library's reused ones; both are checked to give the library's loss and gradient bit for bit.
 - **fine-tune step** (DAPT, LoRA, DExperts, GeDi): one forward + backward of the real LM
   with its top 2 blocks trainable on a batch of ``--batch`` texts; the plain arm forms the
   (B, T, V) logits of every position, pads included, as ``lm_loss`` did before.
@@ -53,15 +54,20 @@ def plain_steer_loss(steer, hidden, values, target, head_w):
     return nn.functional.cross_entropy(logits.float(), target)
 
 
-def chunk64_steer_loss(model, steer, hidden, values, target, head_w):
-    """The library's steer_loss with the former fixed chunk of 64 rows swapped in (the default
-    is sized by memory)."""
-    sized = train.token_nll
-    train.token_nll = functools.partial(sized, chunk=64)
+def patched_steer_loss(model, steer, hidden, values, target, head_w, **token_nll_kw):
+    """The library's steer_loss with token_nll's keywords swapped in: ``chunk=64`` (the former
+    fixed chunk; the default is sized by memory) or ``reuse=False`` (a fresh (C, V) allocation
+    per chunk, as before the kept buffers)."""
+    library = train.token_nll
+    train.token_nll = functools.partial(library, **token_nll_kw)
     try:
         return steer_loss(model, steer, hidden, values, target, head_w)
     finally:
-        train.token_nll = sized
+        train.token_nll = library
+
+
+chunk64_steer_loss = functools.partial(patched_steer_loss, chunk=64)
+fresh_steer_loss = functools.partial(patched_steer_loss, reuse=False)
 
 
 def plain_lm_loss(model, tok, texts, max_length):
@@ -116,6 +122,8 @@ def ratios(t: dict[str, float], dtypes: list[str]) -> dict[str, float]:
                                                 / t[f"steer_chunked_{dt}"], 2)
         out[f"chunk64_over_chunked_{dt}"] = round(t[f"steer_chunk64_{dt}"]
                                                   / t[f"steer_chunked_{dt}"], 2)
+        out[f"fresh_over_chunked_{dt}"] = round(t[f"steer_fresh_{dt}"]
+                                                / t[f"steer_chunked_{dt}"], 2)
     if {"float32", "bfloat16"} <= set(dtypes):
         out["bfloat16_over_float32_chunked"] = round(t["steer_chunked_bfloat16"]
                                                      / t["steer_chunked_float32"], 2)
@@ -161,17 +169,20 @@ def main(argv: list[str] | None = None) -> None:
             lambda: steer_loss(model, steer, hidden, values, target, w)))
         arms[f"steer_chunk64_{dt}"] = (no_context, lambda w=w: step(
             lambda: chunk64_steer_loss(model, steer, hidden, values, target, w)))
+        arms[f"steer_fresh_{dt}"] = (no_context, lambda w=w: step(
+            lambda: fresh_steer_loss(model, steer, hidden, values, target, w)))
     steer_t = interleaved_medians(arms, args.repeats)
-    same = []  # the chunk size changes no number: loss and gradients bit for bit
+    same, same_fresh = [], []  # the chunk size and the buffers change no number (bit for bit)
     for dt in args.head_dtypes:
         w = steer.base_head.weight.detach().to(getattr(torch, dt))
         grads = []
-        for fn in (steer_loss, chunk64_steer_loss):
+        for fn in (steer_loss, chunk64_steer_loss, fresh_steer_loss):
             steer.projector1.grad = steer.projector2.grad = None
             loss = fn(model, steer, hidden, values, target, w)
             loss.backward()
             grads.append((loss.detach(), steer.projector1.grad.clone()))
-        same.append(all(torch.equal(a, b) for a, b in zip(*grads)))
+        same.append(all(torch.equal(a, b) for a, b in zip(grads[0], grads[1])))
+        same_fresh.append(all(torch.equal(a, b) for a, b in zip(grads[0], grads[2])))
     steer.detach()
 
     texts = (TEXTS * args.batch)[:args.batch]
@@ -194,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
         "steer_step": {"rows": args.rows, "rank": args.rank, "head_dtypes": args.head_dtypes,
                        **{f"{k}_s": round(t, 3) for k, t in steer_t.items()},
                        **ratios(steer_t, args.head_dtypes),
-                       "chunk_rows": default_chunk(v), "chunk_sizes_bit_identical": all(same)},
+                       "chunk_rows": default_chunk(v), "chunk_sizes_bit_identical": all(same),
+                       "kept_buffers_bit_identical": all(same_fresh)},
         "finetune_step": {"texts": args.batch, "top_blocks": 2,
                           "plain_s": round(ft_t["plain"], 3), "chunked_s": round(ft_t["chunked"], 3),
                           "plain_over_chunked": round(ft_t["plain"] / ft_t["chunked"], 2),

@@ -1,6 +1,6 @@
 """Summarise the benchmark JSON and the DAG's Snakemake benchmark files as markdown tables.
 
-Reads ``results/bench/{generation,sampling,training,scoring,headloss,prefill,judge}.json`` and
+Reads ``results/bench/{generation,sampling,training,scoring,headloss,prefill,judge,buffers}.json`` and
 ``prefill-<model>.json`` (written by the bench_* scripts) and
 ``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by Snakemake), writes
 ``results/bench/dag.json`` and, with ``--readme``, replaces the text between the
@@ -86,6 +86,14 @@ def targets_table(bench: Path) -> str:
                              + f"; bit-identical: {st['chunk_sizes_bit_identical']}",
                              st["chunk64_over_chunked_float32"] > 1
                              and st["chunk_sizes_bit_identical"]))
+        if "fresh_over_chunked_float32" in st:
+            rows.append(_row(f"head loss chunk tensors in kept buffers vs. fresh per chunk "
+                             f"({st['rows']} rows)", "> 1x (fresh / kept), same numbers",
+                             ", ".join(f"{st[f'fresh_over_chunked_{d}']:.2f}x {d} head"
+                                       for d in sorted(dts))
+                             + f"; bit-identical: {st['kept_buffers_bit_identical']}",
+                             all(st[f"fresh_over_chunked_{d}"] > 1 for d in dts)
+                             and st["kept_buffers_bit_identical"]))
         if "judge_batch" in hl:
             jb = hl["judge_batch"]
             rows.append(_row(f"chunked head loss, judge batch ({jb['pairs']} pairs, {jb['dtype']})",
@@ -113,6 +121,17 @@ def targets_table(bench: Path) -> str:
                          f"{sh['generation_batch_s']['shared']} s; {sh['machine']['cpu']}); "
                          f"same token ids: {sh['same_token_ids_shared']}",
                          sh["shared_prompt_speedup"] > 1 and sh["same_token_ids_shared"]))
+    buf = _load(bench / "buffers.json")
+    if buf:
+        b = buf["batch"]
+        rows.append(_row(f"sampling softmax in a kept buffer vs. a fresh tensor on {buf['model']} "
+                         f"({b[0]} prompts x {b[1]} samples)", "> 1x, same tokens",
+                         f"{buf['generation_speedup']:.2f}x generation batch "
+                         f"({buf['generation_batch_s']['fresh']} s vs. "
+                         f"{buf['generation_batch_s']['kept']} s), softmax "
+                         f"{buf['softmax_speedup']:.1f}x ({buf['machine']['cpu']}); "
+                         f"same token ids: {buf['same_token_ids']}",
+                         buf["generation_speedup"] > 1 and buf["same_token_ids"]))
     jg = _load(bench / "judge.json")
     if jg:
         rows.append(_row(f"shared prompt pass, perplexity judge {jg['judge']} ({jg['dtype']}; "

@@ -7,6 +7,10 @@ than the two matrix products themselves (README, "Speed"). :func:`token_nll` ins
 for ``chunk`` rows at a time, the logits, each row's NLL and, in the same pass, the gradient of
 the NLL with respect to the row's hidden state, ``(softmax - onehot) @ E``; backward only
 scales that stored (N, d) gradient. Same numbers as the plain loss (tests), no (N, V) tensor.
+
+The (C, V) chunk tensors live in buffers kept between calls (:mod:`lmsteer.buffers`): a fresh
+(256, 262k) tensor per chunk cost about a fifth of a bfloat16 Gemma steer step
+(``bench/bench_headloss.py``, "fresh" arm). Same kernels, same numbers bit for bit (tests).
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .buffers import BUFFERS
 
 CHUNK_BYTES = 256 * 2**20  # float32 logits per chunk: 256 rows for Gemma's 262k vocabulary
 
@@ -40,10 +46,28 @@ def head_parts(model: nn.Module, head: nn.Module | None = None,
     return w, (None if bias is None else bias.to(w.dtype)), cap
 
 
+def _chunk_logits(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                  reuse: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """float32 logits (C, V) of rows ``h`` (C, d), and the head-dtype buffer that held the
+    product (None without ``reuse``; the float32 logits themselves for a float32 head)."""
+    if not reuse:
+        return nn.functional.linear(h, weight, bias).float(), None
+    c, v = h.shape[0], weight.shape[0]
+    low = BUFFERS.take("logits", c, v, weight.dtype, h.device)  # (C, V)
+    if bias is None:  # what linear runs: mm, or addmm with a bias
+        torch.mm(h, weight.t(), out=low)
+    else:
+        torch.addmm(bias, h, weight.t(), out=low)
+    if weight.dtype == torch.float32:
+        return low, low
+    return BUFFERS.take("logits32", c, v, torch.float32, h.device).copy_(low), low
+
+
 class _TokenNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
-                bias: torch.Tensor | None, softcap: float | None, chunk: int) -> torch.Tensor:
+                bias: torch.Tensor | None, softcap: float | None, chunk: int,
+                reuse: bool) -> torch.Tensor:
         n, want_grad = hidden.shape[0], ctx.needs_input_grad[0]
         nll = torch.empty(n, dtype=torch.float32, device=hidden.device)  # (N,)
         grad = torch.empty(hidden.shape if want_grad else (0,), dtype=torch.float32,
@@ -52,7 +76,7 @@ class _TokenNLL(torch.autograd.Function):
         for i in range(0, n, chunk):
             y = target[i:i + chunk]  # (C,)
             rows = torch.arange(len(y), device=y.device)
-            z = nn.functional.linear(h[i:i + chunk], weight, bias).float()  # (C, V)
+            z, low = _chunk_logits(h[i:i + chunk], weight, bias, reuse)  # (C, V) float32
             if softcap:
                 z.div_(softcap).tanh_()  # t = tanh(z / cap); logits = cap * t
                 slope = 1 - z * z  # d logits / d z, (C, V)
@@ -68,7 +92,11 @@ class _TokenNLL(torch.autograd.Function):
             z[rows, y] -= 1  # d nll / d logits = softmax - onehot
             if softcap:
                 z.mul_(slope)
-            grad[i:i + chunk] = (z.to(weight.dtype) @ weight).float()  # (C, d)
+            if low is None:
+                low = z.to(weight.dtype)
+            elif low is not z:
+                low.copy_(z)  # (C, V) in the head's dtype
+            grad[i:i + chunk] = (low @ weight).float()  # (C, d)
         ctx.save_for_backward(grad)
         ctx.hidden_dtype = hidden.dtype
         return nll
@@ -76,18 +104,20 @@ class _TokenNLL(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_nll: torch.Tensor):
         (grad,) = ctx.saved_tensors
-        return (grad * grad_nll[:, None]).to(ctx.hidden_dtype), None, None, None, None, None
+        return (grad * grad_nll[:, None]).to(ctx.hidden_dtype), None, None, None, None, None, None
 
 
 def token_nll(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
               bias: torch.Tensor | None = None, softcap: float | None = None,
-              chunk: int | None = None) -> torch.Tensor:
+              chunk: int | None = None, reuse: bool = True) -> torch.Tensor:
     """NLL of ``target`` (N,) under logits ``linear(hidden, weight, bias)``, optionally soft-
     capped as Gemma-2 does (``cap * tanh(logits / cap)``): (N,) float32.
 
     Differentiable with respect to ``hidden`` (N, d) only; ``weight`` (V, d) and ``bias`` are
     treated as frozen constants, so a weight that requires grad is refused. ``chunk``: rows
-    per pass (default :func:`default_chunk` of the vocabulary)."""
+    per pass (default :func:`default_chunk` of the vocabulary). ``reuse``: keep the chunk's
+    (C, V) tensors in :data:`BUFFERS` between calls (False: allocate them per chunk, as before;
+    the same numbers)."""
     if weight.requires_grad or (bias is not None and bias.requires_grad):
         raise ValueError("token_nll treats the output matrix as frozen; it requires grad")
     if hidden.ndim != 2 or target.shape != hidden.shape[:1]:
@@ -96,4 +126,4 @@ def token_nll(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
     chunk = default_chunk(weight.shape[0]) if chunk is None else chunk
     if chunk < 1:
         raise ValueError("chunk must be >= 1")
-    return _TokenNLL.apply(hidden, weight, target, bias, softcap, chunk)
+    return _TokenNLL.apply(hidden, weight, target, bias, softcap, chunk, reuse)

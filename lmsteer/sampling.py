@@ -5,11 +5,14 @@ sampling cost for large vocabularies on a CPU. The nucleus is usually small, so 
 ``k`` most probable tokens with a partial top-k; when their mass reaches ``p`` the nucleus lies
 inside them and sampling there is exact. Rows whose top-k mass is below ``p`` fall back to a
 full sort. Keep rule (as Hugging Face's ``TopPLogitsWarper``): a token stays if the probability
-mass of the tokens ranked above it is below ``p``; the most probable token always stays.
+mass of the tokens ranked above it is below ``p``; the most probable token always stays. The
+(B, V) probabilities go into a kept buffer (:func:`lmsteer.buffers.softmax_into`).
 """
 from __future__ import annotations
 
 import torch
+
+from .buffers import softmax_into
 
 
 def _nucleus_keep(probs_sorted: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -33,7 +36,7 @@ def sample_top_p(logits: torch.Tensor, top_p: float, temperature: float = 1.0, k
     logits = logits.float()
     if temperature != 1.0:
         logits = logits / temperature
-    probs = torch.softmax(logits, dim=-1)  # (B, V)
+    probs = softmax_into(logits)  # (B, V), a kept buffer: valid within this call
     if top_p >= 1.0:
         return torch.multinomial(probs, 1, generator=generator).squeeze(1)
     k = min(k, probs.shape[-1])
@@ -57,7 +60,7 @@ def sample_top_p(logits: torch.Tensor, top_p: float, temperature: float = 1.0, k
 def nucleus_mask(logits: torch.Tensor, top_p: float, k: int = 1024) -> torch.Tensor:
     """True where a token of ``logits`` (B, V) lies in its row's top-p nucleus (B, V), by the
     keep rule of :func:`sample_top_p`; partial top-k first, a full sort for larger nuclei."""
-    probs = torch.softmax(logits.float(), dim=-1)  # (B, V)
+    probs = softmax_into(logits.float())  # (B, V), a kept buffer: valid within this call
     mask = torch.zeros_like(probs, dtype=torch.bool)
     if top_p >= 1.0:
         return mask.fill_(True)

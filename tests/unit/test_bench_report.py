@@ -92,6 +92,9 @@ def test_bench_headloss_times_both_losses_and_reports_them(tmp_path: Path) -> No
     table = report.targets_table(tmp_path / "bench")
     assert "chunked head loss, fine-tune step on tiny-llama" in table
     assert "judge batch (16 pairs, float32)" in table
+    assert res["steer_step"]["kept_buffers_bit_identical"] is True
+    assert res["steer_step"]["fresh_over_chunked_float32"] > 0
+    assert "head loss chunk tensors in kept buffers" in table
 
 
 def test_bench_prefill_times_both_prompt_passes_and_reports_them(tmp_path: Path) -> None:
@@ -133,3 +136,21 @@ def test_bench_judge_times_both_judge_passes_and_reports_them(tmp_path: Path) ->
     assert res["max_rel_ppl_diff"] < 1e-4
     assert "shared prompt pass, perplexity judge tiny-llama" in \
         report.targets_table(tmp_path / "bench")
+
+
+def test_bench_buffers_times_both_softmaxes_and_reports_them(tmp_path: Path) -> None:
+    import bench_buffers
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": {"text": t}}) + "\n" for t in
+                               ["the cat sat on the mat and", "so I said", "a long day at"]))
+    out = tmp_path / "bench" / "buffers.json"
+    bench_buffers.main(["--model", "tiny-llama", "--prompts-file", str(prompts), "--prompts", "3",
+                        "--samples", "2", "--new-tokens", "4", "--repeats", "1",
+                        "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert res["batch"] == [3, 2] and res["vocab"] > 0
+    assert res["same_probabilities"] is True and res["same_token_ids"] is True
+    assert set(res["generation_batch_s"]) == {"fresh", "kept"} and res["softmax_speedup"] > 0
+    table = report.targets_table(tmp_path / "bench")
+    assert "sampling softmax in a kept buffer vs. a fresh tensor on tiny-llama" in table

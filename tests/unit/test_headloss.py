@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lmsteer.buffers import BUFFERS
 from lmsteer.headloss import CHUNK_BYTES, default_chunk, token_nll
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -53,6 +54,41 @@ def test_the_chunk_size_changes_no_number(dtype):
     for nll, grad in runs[1:]:
         torch.testing.assert_close(nll, runs[0][0], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(grad, runs[0][1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("bias,softcap", [(False, None), (True, None), (False, 3.0)])
+def test_reused_buffers_give_the_numbers_of_fresh_ones_bit_for_bit(dtype, bias, softcap):
+    """The kept (C, V) buffers run the kernels ``linear`` runs: losses and gradients equal the
+    per-chunk allocation's exactly, across calls of other sizes that grow the buffers."""
+    BUFFERS.clear()
+    for n, chunk in ((13, 4), (40, 64), (7, 3)):  # a smaller, a larger, then a smaller call
+        hidden, weight, target, b = _case(n=n, d=16, v=300, seed=n, bias=bias)
+        w, b = weight.to(dtype), None if b is None else b.to(dtype)
+        runs = []
+        for reuse in (False, True):
+            h = hidden.clone().requires_grad_()
+            nll = token_nll(h, w, target, b, softcap, chunk=chunk, reuse=reuse)
+            (nll * torch.linspace(0.5, 1.5, n)).sum().backward()
+            runs.append((nll.detach(), h.grad))
+        assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+        assert runs[1][1].abs().sum() > 0
+
+
+def test_buffers_are_kept_between_calls_and_grow_only():
+    BUFFERS.clear()
+    hidden, weight, target, _ = _case(n=40, d=16, v=300)
+
+    def storage(rows):
+        return BUFFERS.take("logits", rows, 300, torch.float32, hidden.device).data_ptr()
+
+    token_nll(hidden, weight, target, chunk=40)
+    big = storage(40)
+    token_nll(hidden, weight, target, chunk=40)  # same size: the same storage
+    assert storage(40) == big
+    token_nll(hidden, weight, target, chunk=10)  # smaller: a view of it, not a new one
+    assert storage(10) == big
+    BUFFERS.clear()
 
 
 def test_default_chunk_keeps_the_float32_logits_within_the_budget():
