@@ -43,6 +43,18 @@ def interleaved_medians(arms: dict[str, tuple[Callable[[], ContextManager], Call
 no_context = contextlib.nullcontext
 
 
+@contextlib.contextmanager
+def swapped(owner: object, name: str, value: object):
+    """``owner.name`` replaced by ``value`` inside the ``with`` block (a former code path as a
+    bench arm), restored after."""
+    saved = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, saved)
+
+
 class PeakRSS:
     """Peak resident set size (MiB) of this process while the ``with`` block runs.
 
@@ -99,3 +111,30 @@ def machine_info() -> dict:
     return {"cpu": cpu_model() or os.uname().machine, "cores": os.cpu_count(),
             "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512_bf16", "amx_bf16", "amx_tile",
                                                "avx512f"})}
+
+
+NONTOXIC_PROMPTS = "resources/data/rtp-nontoxic/nontoxic_prompts_1200.jsonl"
+
+
+def add_prompt_args(ap, *, out: str, repeats: int, model: str | None = "gemma3-270m",
+                    new_tokens: bool = True) -> None:
+    """The options of the benches that run ``--prompts`` RealToxicityPrompts prompts x
+    ``--samples`` rows: --model (unless None), --prompts-file, --prompts, --samples,
+    --new-tokens (if asked), --repeats, --out."""
+    if model is not None:
+        ap.add_argument("--model", default=model)
+    ap.add_argument("--prompts-file", default=NONTOXIC_PROMPTS)
+    ap.add_argument("--prompts", type=int, default=4)
+    ap.add_argument("--samples", type=int, default=25)
+    if new_tokens:
+        ap.add_argument("--new-tokens", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--out", default=out)
+
+
+def prompt_rows(args) -> tuple[list[dict], list[str]]:
+    """The seeded ``args.prompts`` prompts of ``args.prompts_file`` and their texts, each
+    repeated ``args.samples`` times (one row per sample, as ``generate`` batches them)."""
+    from lmsteer.data import load_prompts
+    prompts = load_prompts(args.prompts_file, args.prompts, seed=0)
+    return prompts, [p["text"] for p in prompts for _ in range(args.samples)]

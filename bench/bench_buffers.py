@@ -18,14 +18,13 @@ Writes results/bench/buffers.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 import torch
 
 import lmsteer.sampling as sampling
-from _timing import interleaved_medians, machine_info, no_context, write_result
+from _timing import (add_prompt_args, interleaved_medians, machine_info, no_context,
+                     prompt_rows, swapped, write_result)
 from lmsteer.buffers import softmax_into
-from lmsteer.data import load_prompts
 from lmsteer.generate import sample_ids
 from lmsteer.models import load_model
 
@@ -35,32 +34,18 @@ def fresh_softmax(logits: torch.Tensor, name: str = "probs") -> torch.Tensor:
     return torch.softmax(logits, dim=-1)
 
 
-@contextlib.contextmanager
 def fresh_sampler():
     """``sample_top_p`` / ``nucleus_mask`` with the fresh softmax swapped in."""
-    saved = sampling.softmax_into
-    sampling.softmax_into = fresh_softmax
-    try:
-        yield
-    finally:
-        sampling.softmax_into = saved
+    return swapped(sampling, "softmax_into", fresh_softmax)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gemma3-270m")
-    ap.add_argument("--prompts-file",
-                    default="resources/data/rtp-nontoxic/nontoxic_prompts_1200.jsonl")
-    ap.add_argument("--prompts", type=int, default=4)
-    ap.add_argument("--samples", type=int, default=25)
-    ap.add_argument("--new-tokens", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default="results/bench/buffers.json")
+    add_prompt_args(ap, out="results/bench/buffers.json", repeats=5)
     args = ap.parse_args(argv)
 
     model, tok = load_model(args.model)
-    prompts = load_prompts(args.prompts_file, args.prompts, seed=0)
-    texts = [p["text"] for p in prompts for _ in range(args.samples)]
+    prompts, texts = prompt_rows(args)
     with torch.no_grad():  # real next-token logits (B, V), one row per sample
         enc = tok(texts, return_tensors="pt", padding=True)
         logits = model(**enc, logits_to_keep=1).logits[:, -1].float().contiguous()

@@ -18,8 +18,8 @@ import math
 
 import torch
 
-from _timing import interleaved_medians, machine_info, no_context, write_result
-from lmsteer.data import load_prompts
+from _timing import (add_prompt_args, interleaved_medians, machine_info, no_context,
+                     prompt_rows, write_result)
 from lmsteer.generate import sample_batch
 from lmsteer.models import load_model
 from lmsteer.precision import resolve_dtype
@@ -31,17 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--judge", default="gemma3-270m")
     ap.add_argument("--judge-dtype", default="auto", help="as the config's judge_dtype")
     ap.add_argument("--sampler", default="smollm2-135m", help="the LM whose samples are judged")
-    ap.add_argument("--prompts-file",
-                    default="resources/data/rtp-nontoxic/nontoxic_prompts_1200.jsonl")
-    ap.add_argument("--prompts", type=int, default=4)
-    ap.add_argument("--samples", type=int, default=25)
     ap.add_argument("--batch", type=int, default=16, help="pairs per judge batch (the DAG's)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default="results/bench/judge.json")
+    add_prompt_args(ap, out="results/bench/judge.json", repeats=3, model=None, new_tokens=False)
     args = ap.parse_args(argv)
 
-    prompts = load_prompts(args.prompts_file, args.prompts, seed=0)
-    texts = [p["text"] for p in prompts for _ in range(args.samples)]
+    prompts, texts = prompt_rows(args)
     lm, tok = load_model(args.sampler)
     conts, _ = sample_batch(lm, tok, texts, max_new_tokens=20, seed=0, share_prompts=True)
     del lm

@@ -21,42 +21,27 @@ Also checks that every way samples the same token ids. Writes results/bench/pref
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 import torch
 
 import lmsteer.generate as gen
-from _timing import interleaved_medians, machine_info, no_context, write_result
-from lmsteer.data import load_prompts
+from _timing import (add_prompt_args, interleaved_medians, machine_info, no_context,
+                     prompt_rows, swapped, write_result)
 from lmsteer.models import load_model
 
 
-@contextlib.contextmanager
 def old_prompt_pass():
     """``sample_ids`` as it was: ``logits_to_keep=1`` (a slice) on the prompt pass."""
-    saved = gen.last_position
-    gen.last_position = lambda ids: 1
-    try:
-        yield
-    finally:
-        gen.last_position = saved
+    return swapped(gen, "last_position", lambda ids: 1)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gemma3-270m")
-    ap.add_argument("--prompts-file",
-                    default="resources/data/rtp-nontoxic/nontoxic_prompts_1200.jsonl")
-    ap.add_argument("--prompts", type=int, default=4)
-    ap.add_argument("--samples", type=int, default=25)
-    ap.add_argument("--new-tokens", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default="results/bench/prefill.json")
+    add_prompt_args(ap, out="results/bench/prefill.json", repeats=3)
     args = ap.parse_args(argv)
 
     model, tok = load_model(args.model)
-    prompts = load_prompts(args.prompts_file, args.prompts, seed=0)
-    texts = [p["text"] for p in prompts for _ in range(args.samples)]
+    prompts, texts = prompt_rows(args)
     enc = tok(texts, return_tensors="pt", padding=True)
     ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, T), left-padded
 
