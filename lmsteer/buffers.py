@@ -1,7 +1,7 @@
 """Scratch tensors kept from call to call, for the per-step (rows, vocabulary) tensors.
 
 A fresh (256, 262k) float32 tensor costs the kernel a page fault and a zeroed page per 4 KiB
-(allocations that large are mapped anew each time): on an AMD EPYC with 2 cores, about a
+(allocations that large are mapped anew each time): on an AMD EPYC with 2 cores, a fifth to a
 quarter of a bfloat16 Gemma steer step (``bench/bench_headloss.py``, "fresh" arm) and four
 fifths of the (100, 262k) softmax of a sampling step (``bench/bench_buffers.py``). The head
 loss (:mod:`lmsteer.headloss`) and top-p sampling (:mod:`lmsteer.sampling`) write those tensors

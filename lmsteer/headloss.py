@@ -9,7 +9,7 @@ the NLL with respect to the row's hidden state, ``(softmax - onehot) @ E``; back
 scales that stored (N, d) gradient. Same numbers as the plain loss (tests), no (N, V) tensor.
 
 The (C, V) chunk tensors live in buffers kept between calls (:mod:`lmsteer.buffers`): a fresh
-(256, 262k) tensor per chunk cost about a fifth of a bfloat16 Gemma steer step
+(256, 262k) tensor per chunk cost a fifth to a quarter of a bfloat16 Gemma steer step
 (``bench/bench_headloss.py``, "fresh" arm). Same kernels, same numbers bit for bit (tests).
 """
 from __future__ import annotations
