@@ -29,7 +29,7 @@ from lmsteer.generate import sample_ids
 from lmsteer.models import load_model
 
 
-def fresh_softmax(logits: torch.Tensor, name: str = "probs") -> torch.Tensor:
+def fresh_softmax(logits: torch.Tensor) -> torch.Tensor:
     """The sampler's softmax as it was: a new (B, V) tensor per call."""
     return torch.softmax(logits, dim=-1)
 

@@ -30,7 +30,8 @@ import functools
 import torch
 from torch import nn
 
-from _timing import PeakRSS, interleaved_medians, machine_info, no_context, write_result
+from _timing import (PeakRSS, interleaved_medians, machine_info, no_context, swapped,
+                     write_result)
 from baselines.finetune import lm_loss, only_trainable, top_block_parameters
 from lmsteer import train
 from lmsteer.headloss import default_chunk
@@ -58,12 +59,8 @@ def patched_steer_loss(model, steer, hidden, values, target, head_w, **token_nll
     """The library's steer_loss with token_nll's keywords swapped in: ``chunk=64`` (the former
     fixed chunk; the default is sized by memory) or ``reuse=False`` (a fresh (C, V) allocation
     per chunk, as before the kept buffers)."""
-    library = train.token_nll
-    train.token_nll = functools.partial(library, **token_nll_kw)
-    try:
+    with swapped(train, "token_nll", functools.partial(train.token_nll, **token_nll_kw)):
         return steer_loss(model, steer, hidden, values, target, head_w)
-    finally:
-        train.token_nll = library
 
 
 chunk64_steer_loss = functools.partial(patched_steer_loss, chunk=64)
@@ -98,12 +95,9 @@ def time_judge(args) -> dict:
     chunked = fluency.token_nll
 
     def run(fn):
-        fluency.token_nll = fn
-        try:
+        with swapped(fluency, "token_nll", fn):
             return fluency.conditional_perplexity(judge, tok, prompts, conts, batch_size=16,
                                                   progress=False)
-        finally:
-            fluency.token_nll = chunked
 
     a, b = run(plain_token_nll), run(chunked)
     t = interleaved_medians({"plain": (no_context, lambda: run(plain_token_nll)),

@@ -37,12 +37,12 @@ class Buffers:
 BUFFERS = Buffers()
 
 
-def softmax_into(logits: torch.Tensor, name: str = "probs") -> torch.Tensor:
+def softmax_into(logits: torch.Tensor) -> torch.Tensor:
     """``torch.softmax(logits, -1)`` of float32 ``logits`` (B, V), written into the kept
-    ``name`` buffer (ATen's softmax kernel with an ``out``: the same numbers)."""
+    ``probs`` buffer (ATen's softmax kernel with an ``out``: the same numbers)."""
     if logits.dtype != torch.float32 or logits.ndim != 2:
         raise ValueError(f"softmax_into wants float32 (B, V) logits, got {logits.dtype} "
                          f"{tuple(logits.shape)}")
-    out = BUFFERS.take(name, *logits.shape, torch.float32, logits.device)  # (B, V)
+    out = BUFFERS.take("probs", *logits.shape, torch.float32, logits.device)  # (B, V)
     return torch.ops.aten._softmax.out(logits.contiguous(), -1, False, out=out)
 
