@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata as md
 import json
+import os
+import platform
 import subprocess
 from pathlib import Path
 from typing import Any, Iterable
@@ -80,8 +82,27 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+MACHINE_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def machine() -> dict[str, Any]:
+    """The CPU (model, cores, the instruction sets that pick the bfloat16 kernels) and the
+    CUDA device, if any: on one seed, two kinds of CPU can sample different text (README,
+    "The spine alone")."""
+    import torch
+
+    from .precision import cpu_flags, cpu_model
+
+    out: dict[str, Any] = {"cpu": cpu_model() or platform.processor() or "unknown",
+                           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                           "cpu_flags": sorted(set(MACHINE_FLAGS) & cpu_flags())}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_device_name(0)
+    return out
+
+
 def provenance(start_time: str) -> dict[str, Any]:
-    return {"packages": package_versions(), "git_commit": git_commit(),
+    return {"packages": package_versions(), "git_commit": git_commit(), "machine": machine(),
             "start_time": start_time, "end_time": now()}
 
 

@@ -66,6 +66,18 @@ def test_table_rows_follow_records_and_order_methods():
     assert "original on" not in md.split("Fewer prompts")[1]
 
 
+def test_provenance_names_the_machine(monkeypatch):
+    """Records say which CPU made them: its model, cores and the instruction sets that pick the
+    bfloat16 kernels (only those the CPU has)."""
+    import lmsteer.precision as P
+
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset({"fpu", "avx2", "avx512_bf16"}))
+    monkeypatch.setattr(P, "cpu_model", lambda: "Test CPU 9000")
+    m = provenance(now())["machine"]
+    assert m["cpu"] == "Test CPU 9000"
+    assert m["cpu_flags"] == ["avx2", "avx512_bf16"]
+    assert m["cpu_count"] >= 1 and m["torch_threads"] >= 1
+
 def test_model_provenance_identifies_the_weights():
     from lmsteer.models import load_model, model_provenance
     from lmsteer.steer import output_matrix_sha256
