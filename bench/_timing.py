@@ -105,12 +105,12 @@ def write_result(res: dict, out: str) -> None:
 
 def machine_info() -> dict:
     """CPU model, core count and the matrix-unit flags that decide bfloat16 vs. float32 speed
-    (AVX-512 BF16, AMX): timings from two machines are only comparable with these beside."""
-    import os
-    from lmsteer.precision import cpu_flags, cpu_model
-    return {"cpu": cpu_model() or os.uname().machine, "cores": os.cpu_count(),
-            "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512_bf16", "amx_bf16", "amx_tile",
-                                               "avx512f"})}
+    (AVX-512 BF16, AMX): timings from two machines are only comparable with these beside.
+    The records' ``provenance.machine`` (:func:`lmsteer.results.machine`), under the bench
+    files' key names."""
+    from lmsteer.results import machine
+    m = machine()
+    return {"cpu": m["cpu"], "cores": m["cpu_count"], "cpu_flags": m["cpu_flags"]}
 
 
 NONTOXIC_PROMPTS = "resources/data/rtp-nontoxic/nontoxic_prompts_1200.jsonl"

@@ -93,7 +93,7 @@ def machine() -> dict[str, Any]:
 
     from .precision import cpu_flags, cpu_model
 
-    out: dict[str, Any] = {"cpu": cpu_model() or platform.processor() or "unknown",
+    out: dict[str, Any] = {"cpu": cpu_model() or platform.machine() or "unknown",
                            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                            "cpu_flags": sorted(set(MACHINE_FLAGS) & cpu_flags())}
     if torch.cuda.is_available():
