@@ -58,3 +58,50 @@ def test_spine_target_lists_only_the_spines_jobs(tmp_path):
     # the full DAG renders it too, beside Table 1
     assert ("table1_spine", "") in _jobs(_dry_run(cfg, tmp_path))
 
+
+
+def _threads(out: str) -> dict[str, set[int]]:
+    """rule -> the thread counts its jobs got in a dry run's listing (1 when none is shown)."""
+    got: dict[str, set[int]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        if rule:
+            n = re.search(r"^\s*threads: (\d+)", block, re.M)
+            got.setdefault(rule.group(1), set()).add(int(n.group(1)) if n else 1)
+    return got
+
+
+def test_model_jobs_take_job_threads_and_efficiency_two(tmp_path):
+    """`job_threads` sets every model job's threads (Snakemake exports them as OMP_NUM_THREADS),
+    so config.yaml's 1 runs two jobs at once on 2 cores; the efficiency timing keeps 2."""
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg.update(models=["tiny-gpt2"], judge="tiny-gpt2", results_dir=str(tmp_path / "r"))
+    for n in (1, 3):
+        cfg["job_threads"] = n
+        got = _threads(_dry_run(cfg, tmp_path, "--cores", "8"))
+        for rule in ("train_detox", "generate_detox", "score_detox", "train_sentiment",
+                     "generate_sentiment", "score_sentiment", "train_detox_method",
+                     "analysis_highlighting"):
+            assert got.get(rule) == {n}, (rule, sorted(got))
+        assert got["efficiency"] == {2}
+
+
+def test_training_and_steered_runs_are_scheduled_first(tmp_path):
+    """Priorities: data and conversion, then LM-Steer's training (the longest job), then its
+    runs (they wait for it), each set's longer runs before shorter ones, the original LM last."""
+    cfg = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
+    cfg.update(models=["tiny-gpt2"], judge="tiny-gpt2", results_dir=str(tmp_path / "r"))
+    cfg["detox"]["n_prompts"] = 3
+    cfg["model_overrides"] = {"tiny-gpt2": {"n_prompts": {"rtp-challenging": 5}}}
+    prio = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", _dry_run(cfg, tmp_path, "spine", "--forceall")):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        if rule:
+            run = re.search(r"method=(\w+), pset=([\w-]+)", block)
+            p = re.search(r"^\s*priority: ([\d.e-]+)", block, re.M)
+            prio[(rule.group(1), *(run.groups() if run else ()))] = float(p.group(1)) if p else 0
+    gen = {k[1:]: v for k, v in prio.items() if k[0] == "generate_detox"}
+    assert prio[("prepare_data",)] > prio[("train_detox",)] > max(gen.values())
+    assert (gen[("lm_steer", "rtp-challenging")] > gen[("lm_steer", "rtp-nontoxic")]
+            > gen[("original", "rtp-challenging")] > gen[("original", "rtp-nontoxic")] > 0)
+    assert all(prio[("score_detox", *k)] == v for k, v in gen.items())

@@ -32,6 +32,7 @@ def test_dag_timing_sums_per_rule_and_spans_jobs(tmp_path: Path) -> None:
     assert t["first_start_to_last_end_s"] == 200.0  # 900 -> 1100
     table = report.dag_table(t, top=1)
     assert "| train | 1 | 1.7 | 56% | 900 |" in table and "generate |" not in table
+    assert "3 min of job time" in table and "last job end: 3 min" in table
 
 
 def test_replace_section_is_idempotent_and_needs_markers() -> None:

@@ -123,6 +123,11 @@ def test_schema_rejects_bad_config_naming_the_key(tmp_path):
     p.write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="trian"):
         load_config(p, SCHEMA)
+    cfg = yaml.safe_load((ROOT / "config/ci.yaml").read_text())
+    cfg["job_threads"] = 0
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match="job_threads"):
+        load_config(p, SCHEMA)
 
 
 def test_jsonl_keeps_unicode_line_separators_inside_strings(tmp_path):

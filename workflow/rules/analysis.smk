@@ -27,7 +27,7 @@ rule analysis_continuous:
         f"{R}/logs/analysis/continuous/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/analysis/continuous/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(judged=True),
     shell:
@@ -62,7 +62,7 @@ rule analysis_compositional:
         f"{R}/logs/analysis/compositional/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/analysis/compositional/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(judged=True),
     shell:
@@ -89,7 +89,7 @@ rule transfer_fit:
         f"{R}/logs/analysis/transfer/{{src}}-to-{{tgt}}.log",
     benchmark:
         f"{R}/benchmarks/analysis/transfer_fit/{{src}}-to-{{tgt}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources("tgt"),
     shell:
@@ -119,7 +119,7 @@ rule transfer_generate:
         f"{R}/logs/analysis/transfer/{{src}}-to-{{tgt}}/{{pset}}-generate.log",
     benchmark:
         f"{R}/benchmarks/analysis/transfer_generate/{{src}}-to-{{tgt}}/{{pset}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources("tgt"),
     shell:
@@ -147,7 +147,7 @@ rule transfer_score:
         f"{R}/logs/analysis/transfer/{{src}}-to-{{tgt}}/{{pset}}-score.log",
     benchmark:
         f"{R}/benchmarks/analysis/transfer_score/{{src}}-to-{{tgt}}/{{pset}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources("tgt", judged=True),
     shell:
@@ -205,7 +205,7 @@ rule analysis_data_efficiency:
         f"{R}/logs/analysis/data_efficiency/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/analysis/data_efficiency/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(judged=True),
     shell:
@@ -236,7 +236,7 @@ rule analysis_highlighting:
         "../../envs/lmsteer.yaml"
     log:
         f"{R}/logs/analysis/highlighting/{{model}}.log",
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(),
     shell:

@@ -18,6 +18,9 @@ envvars:
 
 RUNS = f"{R}/runs"
 SEED = config.get("seed", 0)
+# Threads of a model job (torch's, through OMP_NUM_THREADS): the embedded default's 1 lets a
+# 2-core machine run two jobs at once (README, "The spine alone")
+JOB_THREADS = config.get("job_threads", 2)
 ONLINE = "" if config.get("offline", True) else "--online"
 EMBEDDED = {"smollm2-135m", "gemma3-270m"}
 DETOX = config["detox"]
@@ -48,6 +51,14 @@ def detox_n_prompts(model, pset, method):
         return own
     n = override(model, "n_prompts", DETOX["n_prompts"])
     return n.get(pset, DETOX["n_prompts"]) if isinstance(n, dict) else n
+
+
+def run_priority(wildcards):
+    """Scheduling order of a detox run's generation and scoring jobs when more are ready than
+    cores free: LM-Steer's first (they wait for the longest job, its training), then the runs
+    with more prompts (a long job started last leaves the other cores idle)."""
+    n = detox_n_prompts(wildcards.model, wildcards.pset, wildcards.method)
+    return (1 if wildcards.method == "lm_steer" else 0) + min(n, 99_999) / 100_000
 
 
 def model_ready(model):

@@ -13,6 +13,7 @@ rule prepare_data:
         f"{R}/logs/prepare_data/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/prepare_data/{{dataset}}.tsv"
+    priority: 3  # seconds each, and every training and generation job waits for its data
     shell:
         "python -m lmsteer prepare-data --dataset {wildcards.dataset} --out resources/data "
         "{params.mirror} {params.download} > {log} 2>&1"
@@ -27,6 +28,7 @@ rule convert_model:
         f"{R}/logs/convert_model/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/convert_model/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
+    priority: 3  # every job of its model waits for it
     shell:
         "python -m lmsteer convert-model --model {wildcards.model} > {log} 2>&1"

@@ -41,6 +41,7 @@ if not SHARD:
             info=f"{RUNS}/detox/{{model}}/{{method}}/{{pset}}/model.json",
         params:
             **GEN_PARAMS,
+        priority: run_priority
         resources:
             **GEN_RESOURCES,
         conda:
@@ -49,7 +50,7 @@ if not SHARD:
             f"{R}/logs/generate/{{model}}/{{method}}/{{pset}}.log",
         benchmark:
             f"{R}/benchmarks/generate/{{model}}/{{method}}/{{pset}}.tsv"
-        threads: 2
+        threads: JOB_THREADS
         shell:
             f"{GEN_SHELL}--out {{output.gens}} --info-out {{output.info}} > {{log}} 2>&1"
 
@@ -63,6 +64,7 @@ else:
             info=f"{RUNS}/detox/{{model}}/{{method}}/{{pset}}/shards/{{shard}}/model.json",
         params:
             **GEN_PARAMS,
+        priority: run_priority
         resources:
             **GEN_RESOURCES,
         conda:
@@ -71,7 +73,7 @@ else:
             f"{R}/logs/generate/{{model}}/{{method}}/{{pset}}/shard-{{shard}}.log",
         benchmark:
             f"{R}/benchmarks/generate/{{model}}/{{method}}/{{pset}}/shard-{{shard}}.tsv"
-        threads: 2
+        threads: JOB_THREADS
         shell:
             f"{GEN_SHELL}--shard {{wildcards.shard}} --prompts-per-shard {SHARD} "
             "--out {output.gens} --info-out {output.info} > {log} 2>&1"

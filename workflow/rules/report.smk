@@ -93,7 +93,7 @@ rule efficiency:
         f"{R}/logs/efficiency/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/efficiency/{{model}}.tsv"
-    threads: 2
+    threads: 2  # a timing: two threads as every committed efficiency JSON, whatever job_threads
     resources:
         gpu=res("gpu"),
         mem_mb=lambda w: 4 * model_res(w.model, "mem_mb"),  # every method's models at once (8 GB on SmolLM2)

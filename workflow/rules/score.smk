@@ -29,6 +29,7 @@ if not SHARD:
             out=lambda w, output: os.path.dirname(output.record),
             run_config=lambda w: shlex_quote(run_config(w)),
             **SCORE_PARAMS,
+        priority: run_priority
         resources:
             **SCORE_RESOURCES,
         conda:
@@ -37,7 +38,7 @@ if not SHARD:
             f"{R}/logs/score/{{model}}/{{method}}/{{pset}}.log",
         benchmark:
             f"{R}/benchmarks/score/{{model}}/{{method}}/{{pset}}.tsv"
-        threads: 2
+        threads: JOB_THREADS
         shell:
             f"{SCORE_SHELL}--model-info {{input.info}} --run-config {{params.run_config}} "
             f"--seed {SEED} {ONLINE} --out-dir {{params.out}} > {{log}} 2>&1"
@@ -56,6 +57,7 @@ else:
         params:
             out=lambda w, output: os.path.dirname(output.scores),
             **SCORE_PARAMS,
+        priority: run_priority
         resources:
             **SCORE_RESOURCES,
         conda:
@@ -64,7 +66,7 @@ else:
             f"{R}/logs/score/{{model}}/{{method}}/{{pset}}/shard-{{shard}}.log",
         benchmark:
             f"{R}/benchmarks/score/{{model}}/{{method}}/{{pset}}/shard-{{shard}}.tsv"
-        threads: 2
+        threads: JOB_THREADS
         shell:
             f"{SCORE_SHELL}--seed {SEED} {ONLINE} --scores-only --out-dir {{params.out}} > {{log}} 2>&1"
 

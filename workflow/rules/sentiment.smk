@@ -24,7 +24,7 @@ rule train_sentiment:
         f"{R}/logs/train_sentiment/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/train_sentiment/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(),
     shell:
@@ -51,7 +51,7 @@ rule train_sentiment_method:
         f"{R}/logs/train_sentiment/{{model}}/{{method}}.log",
     benchmark:
         f"{R}/benchmarks/train_sentiment/{{model}}/{{method}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(),
     shell:
@@ -81,7 +81,7 @@ rule generate_sentiment:
         f"{R}/logs/generate_sentiment/{{model}}/{{method}}/{{target}}/{{kind}}.log",
     benchmark:
         f"{R}/benchmarks/generate_sentiment/{{model}}/{{method}}/{{target}}/{{kind}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(methods=(SENT or {}).get("methods", {})),
     shell:
@@ -118,7 +118,7 @@ rule score_sentiment:
         f"{R}/logs/score_sentiment/{{model}}/{{method}}/{{target}}.log",
     benchmark:
         f"{R}/benchmarks/score_sentiment/{{model}}/{{method}}/{{target}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(judged=True),
     shell:

@@ -20,7 +20,10 @@ rule train_detox:
         f"{R}/logs/train/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{model}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
+    # the longest job of the spine, and its steered runs wait for it: started as soon as its
+    # inputs exist, the original LM's jobs run beside it instead of before it (run_priority)
+    priority: 2
     resources:
         **job_resources(),
     shell:
@@ -48,7 +51,7 @@ rule train_detox_method:
         f"{R}/logs/train/{{model}}/{{method}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{model}}/{{method}}.tsv"
-    threads: 2
+    threads: JOB_THREADS
     resources:
         **job_resources(),
     shell:
