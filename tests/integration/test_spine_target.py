@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -24,14 +25,20 @@ def _dry_run(cfg: dict, tmp_path: Path, *targets: str) -> str:
     return r.stdout
 
 
-def _jobs(out: str) -> set[tuple[str, str]]:
-    """(rule, method or '') of every job in a dry run's listing."""
-    jobs = set()
+def _blocks(out: str) -> Iterator[tuple[str, str]]:
+    """(rule, the job's lines) of every job in a dry run's listing."""
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
         rule = re.match(r"(?:local)?rule (\w+):", block)
         if rule:
-            meth = re.search(r"wildcards: .*?method=(\w+)", block)
-            jobs.add((rule.group(1), meth.group(1) if meth else ""))
+            yield rule.group(1), block
+
+
+def _jobs(out: str) -> set[tuple[str, str]]:
+    """(rule, method or '') of every job in a dry run's listing."""
+    jobs = set()
+    for rule, block in _blocks(out):
+        meth = re.search(r"wildcards: .*?method=(\w+)", block)
+        jobs.add((rule, meth.group(1) if meth else ""))
     return jobs
 
 
@@ -59,15 +66,12 @@ def test_spine_target_lists_only_the_spines_jobs(tmp_path):
     assert ("table1_spine", "") in _jobs(_dry_run(cfg, tmp_path))
 
 
-
 def _threads(out: str) -> dict[str, set[int]]:
     """rule -> the thread counts its jobs got in a dry run's listing (1 when none is shown)."""
     got: dict[str, set[int]] = {}
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        rule = re.match(r"(?:local)?rule (\w+):", block)
-        if rule:
-            n = re.search(r"^\s*threads: (\d+)", block, re.M)
-            got.setdefault(rule.group(1), set()).add(int(n.group(1)) if n else 1)
+    for rule, block in _blocks(out):
+        n = re.search(r"^\s*threads: (\d+)", block, re.M)
+        got.setdefault(rule, set()).add(int(n.group(1)) if n else 1)
     return got
 
 
@@ -94,12 +98,10 @@ def test_training_and_steered_runs_are_scheduled_first(tmp_path):
     cfg["detox"]["n_prompts"] = 3
     cfg["model_overrides"] = {"tiny-gpt2": {"n_prompts": {"rtp-challenging": 5}}}
     prio = {}
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", _dry_run(cfg, tmp_path, "spine", "--forceall")):
-        rule = re.match(r"(?:local)?rule (\w+):", block)
-        if rule:
-            run = re.search(r"method=(\w+), pset=([\w-]+)", block)
-            p = re.search(r"^\s*priority: ([\d.e-]+)", block, re.M)
-            prio[(rule.group(1), *(run.groups() if run else ()))] = float(p.group(1)) if p else 0
+    for rule, block in _blocks(_dry_run(cfg, tmp_path, "spine", "--forceall")):
+        run = re.search(r"method=(\w+), pset=([\w-]+)", block)
+        p = re.search(r"^\s*priority: ([\d.e-]+)", block, re.M)
+        prio[(rule, *(run.groups() if run else ()))] = float(p.group(1)) if p else 0
     gen = {k[1:]: v for k, v in prio.items() if k[0] == "generate_detox"}
     assert prio[("prepare_data",)] > prio[("train_detox",)] > max(gen.values())
     assert (gen[("lm_steer", "rtp-challenging")] > gen[("lm_steer", "rtp-nontoxic")]
