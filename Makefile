@@ -12,7 +12,7 @@ QUIET_WARN := { grep -v "^WARNING: Location" || true; }
 STEER ?= results/runs/detox/smollm2-135m/lm_steer/steer
 
 
-.PHONY: env reproduce spine test lint dry-run bench slurm-ci
+.PHONY: env reproduce spine test lint dry-run bench slurm-ci gpu-check
 
 env: $(STAMP)
 
@@ -67,6 +67,14 @@ spine: env
 
 test: env
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q tests $(ARGS)
+
+# On a CUDA machine: unit tests on the GPU, folded / unfolded / CPU logits, a 50-step steer
+# training and a generation batch per embedded LM with times and peak GPU memory (a few minutes;
+# README, "GPU users"). LMSTEER_DEVICE=cpu runs the same script on the CPU (CI does, on tiny LMs).
+GPU_DEVICE ?= cuda
+gpu-check: env
+	LMSTEER_DEVICE=$(GPU_DEVICE) PATH=$(abspath $(BIN)):$$PATH $(BIN)/python tools/gpu_check.py \
+		--out results/bench/gpu-check.json $(ARGS)
 
 # CI on a real one-node SLURM cluster (root, Debian 12): stands it up, runs the ci DAG through
 # `--executor slurm`, checks outputs and sacct, stops the daemons (.ci/slurm/run.sh)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from _timing import PeakRSS, interleaved_medians, write_result
-from lmsteer.cli import _params
+from lmsteer.cli_args import parse_params as _params
 from lmsteer.data import load_prompts
 from lmsteer.errors import LMSteerError
 from lmsteer.methods import get_method

@@ -10,38 +10,13 @@ from typing import Any, Sequence
 
 import yaml
 
+from .cli_args import (finite_float, output_paths, parse_params, positive_int, probability,
+                       safe_name, scorer_options, seed_all)
 from .errors import LMSteerError
+from .io import exclusive_outputs
 from .precision import DTYPES
 
 log = logging.getLogger("lmsteer")
-
-
-def _params(items: Sequence[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs (values parsed as YAML scalars) -> dict."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise LMSteerError(f"--param expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        val = yaml.safe_load(v)
-        if isinstance(val, str):  # YAML 1.1 reads "1e-3" as a string; users mean a number
-            try:
-                val = float(val)
-            except ValueError:
-                pass
-        out[k.strip()] = val
-    return out
-
-
-def _seed_all(seed: int) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def cmd_prepare_data(a: argparse.Namespace) -> None:
@@ -65,8 +40,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     from .methods import get_method
     from .models import load_model
 
-    _seed_all(a.seed)
-    method = get_method(a.method, base_model=a.model, cache_dir=a.cache_dir, **_params(a.param))
+    seed_all(a.seed)
+    method = get_method(a.method, base_model=a.model, cache_dir=a.cache_dir, **parse_params(a.param))
     if a.task == "sentiment":
         a.sources = ["sst5"]
         data = sentiment_training_set(Path(a.data_root), a.per_class, a.seed)
@@ -87,9 +62,13 @@ def cmd_generate(a: argparse.Namespace) -> None:
     from .io import write_json, write_jsonl
     from .methods import get_method
     from .models import load_model, model_provenance
+    from .plan import run_name
 
-    _seed_all(a.seed)
-    method = get_method(a.method, **_params(a.param))
+    seed_all(a.seed)
+    method = get_method(a.method, **parse_params(a.param))
+    if method.needs_fit() and not a.artifact:
+        raise LMSteerError(f"--method {a.method} needs --artifact: the folder its training wrote "
+                           f"(`lmsteer train --method {a.method} --out DIR`)")
     prompts = load_prompts(Path(a.prompts), a.n_prompts, a.seed)
     offset = 0
     if a.shard is not None:
@@ -104,7 +83,8 @@ def cmd_generate(a: argparse.Namespace) -> None:
     method.load(model, tok, Path(a.artifact) if a.artifact else None)
     rows = generate(model, tok, method, prompts, a.strength, samples=a.samples,
                     max_new_tokens=a.max_new_tokens, top_p=a.top_p, batch_size=a.batch_size,
-                    seed=a.seed, meta={"model": a.model, "prompt_set": a.prompt_set},
+                    seed=a.seed, meta={"model": a.model_name or run_name(a.model),
+                                      "prompt_set": a.prompt_set},
                     start_offset=offset)
     write_jsonl(Path(a.out), rows)
     if a.info_out:
@@ -115,25 +95,19 @@ def cmd_generate(a: argparse.Namespace) -> None:
 
 
 def cmd_score(a: argparse.Namespace) -> None:
-    from .evaluate import check_one_run, evaluate, score_rows_of, score_samples
-    from .io import read_jsonl, write_json, write_jsonl
+    from .evaluate import evaluate, load_generations, score_rows_of, score_samples
+    from .io import write_json, write_jsonl
     from .models import load_model
     from .results import now
     from .shards import SCORERS_FILE
 
     start = now()
-    rows = []
-    for g in a.generations:
-        part = read_jsonl(Path(g))
-        if not part:
-            raise LMSteerError(f"{g}: no generations")
-        rows += part
-    check_one_run(rows, "generation files")
+    rows = load_generations([Path(g) for g in a.generations])
+    options = scorer_options(a.scorer_options)
     judge = None
     if a.judge:
         jm, jt = load_model(a.judge, offline=not a.online, dtype=a.judge_dtype)
         judge = (a.judge, jm, jt)
-    options = yaml.safe_load(a.scorer_options) if a.scorer_options else {}
     out = Path(a.out_dir)
     if a.scores_only:  # one shard of a sharded run: `aggregate` computes the metrics
         per_sample, described = score_samples(rows, a.scorers, judge, options)
@@ -274,13 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "labels 1..5 -> -1, -0.5, 0, 0.5, 1")
     s.add_argument("--data-root", default="resources/data", help="prepared data root")
     s.add_argument("--sources", nargs="+", default=["davidson", "olid"], help="detox data sets")
-    s.add_argument("--per-class", type=int, default=1000,
+    s.add_argument("--per-class", type=positive_int, default=1000,
                    help="examples per class (toxic/clean; or per SST-5 label)")
     s.add_argument("--param", action="append", help="method parameter key=value (repeatable)")
     s.add_argument("--cache-dir", default="resources/cache",
                    help="where the frozen LM's hidden states of the training texts are cached")
     s.add_argument("--out", required=True, help="output folder (steer + train_log.json)")
-    s.set_defaults(func=cmd_train)
+    s.set_defaults(func=cmd_train, locks=("out",))
 
     s = sub.add_parser("generate", help="sample continuations of prompts under a method")
     common(s)
@@ -289,17 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--param", action="append", help="method parameter key=value (repeatable)")
     s.add_argument("--prompts", required=True, help="prompt JSONL (prompt.text)")
     s.add_argument("--prompt-set", default="", help="name of the prompt set, for records")
-    s.add_argument("--n-prompts", type=int, help="seeded sample of this many prompts")
-    s.add_argument("--strength", type=float, default=0.0, help="control strength (steer value)")
-    s.add_argument("--samples", type=int, default=25, help="samples per prompt")
-    s.add_argument("--max-new-tokens", type=int, default=20, help="new tokens per sample")
-    s.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass")
-    s.add_argument("--batch-size", type=int, default=100, help="sequences per forward batch")
+    s.add_argument("--n-prompts", type=positive_int, help="seeded sample of this many prompts")
+    s.add_argument("--strength", type=finite_float, default=0.0,
+                   help="control strength (steer value)")
+    s.add_argument("--samples", type=positive_int, default=25, help="samples per prompt")
+    s.add_argument("--max-new-tokens", type=positive_int, default=20, help="new tokens per sample")
+    s.add_argument("--top-p", type=probability, default=0.9, help="nucleus sampling mass, (0, 1]")
+    s.add_argument("--batch-size", type=positive_int, default=100,
+                   help="sequences per forward batch")
     s.add_argument("--shard", type=int, help="generate only this shard (0-based) of the sample")
-    s.add_argument("--prompts-per-shard", type=int, help="shard size (prompts), with --shard")
+    s.add_argument("--prompts-per-shard", type=positive_int,
+                   help="shard size (prompts), with --shard")
+    s.add_argument("--model-name", type=safe_name,
+                   help="name of the model in the outputs (default: --model, a folder's name, "
+                        "or a hub id's name part)")
     s.add_argument("--out", required=True, help="generations JSONL")
     s.add_argument("--info-out", help="JSON file for the model's and method's provenance")
-    s.set_defaults(func=cmd_generate)
+    s.set_defaults(func=cmd_generate, locks=("out", "info_out"))
 
     s = sub.add_parser("score", help="score generations; write scores.jsonl and record.json")
     s.add_argument("--generations", nargs="+", required=True,
@@ -322,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scores-only", action="store_true",
                    help="one shard: write scores.jsonl and scorers.json, no record (see aggregate)")
     s.add_argument("--out-dir", required=True, help="folder for scores.jsonl and record.json")
-    s.set_defaults(func=cmd_score)
+    s.set_defaults(func=cmd_score, locks=("out_dir",))
 
     s = sub.add_parser("aggregate", help="merge the shards of a sharded run (each scored with "
                        "score --scores-only) into one run folder and its record.json")
@@ -334,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     s.add_argument("--out-dir", required=True,
                    help="run folder: merged generations.jsonl, scores.jsonl, model.json, record.json")
-    s.set_defaults(func=cmd_aggregate)
+    s.set_defaults(func=cmd_aggregate, locks=("out_dir",))
 
     s = sub.add_parser("table", help="render a results table (+figure) from result records")
     s.add_argument("--records", nargs="+", required=True,
@@ -344,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-md", required=True)
     s.add_argument("--out-csv", required=True)
     s.add_argument("--figure", help="PNG path for the figure")
-    s.set_defaults(func=cmd_table)
+    s.set_defaults(func=cmd_table, locks=("out_md", "out_csv", "figure"))
 
     s = sub.add_parser("leaderboard", help="one board per task from folders of result records "
                        "(md, csv, sortable html; the paper's numbers beside)")
@@ -355,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bench", nargs="+", help="bench_generation / bench_methods JSON files: "
                    "generation-time ratios for the efficiency board (missing files are skipped;"
                    " default: none, parameters only)")
-    s.set_defaults(func=cmd_leaderboard)
+    s.set_defaults(func=cmd_leaderboard, locks=("out_dir",))
 
     s = sub.add_parser("human-eval", help="blinded pairwise A/B sheets and their aggregation")
     hv = s.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -379,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_analyze(sub)
 
+    from .original import add_import_original
+
+    add_import_original(sub)
+
     s = sub.add_parser("validate-config", help="check a config against the schema")
     s.add_argument("--config", required=True)
     s.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
@@ -393,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("transformers", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        args.func(args)
+        with exclusive_outputs(output_paths(args)):
+            args.func(args)
     except LMSteerError as e:
         log.error("%s", str(e).splitlines()[0] if str(e) else type(e).__name__)
         return 2

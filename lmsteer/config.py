@@ -1,6 +1,7 @@
 """Load a YAML config and validate it against the workflow's JSON Schema (defaults filled)."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,7 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
+from .plan import resolve_config
 
 
 def load_config(path: Path, schema_path: Path) -> dict[str, Any]:
@@ -22,6 +24,10 @@ def load_config(path: Path, schema_path: Path) -> dict[str, Any]:
     except jsonschema.ValidationError as e:
         key = ".".join(str(p) for p in e.absolute_path) or "(top level)"
         raise ConfigError(f"{path}: invalid config at {key}: {e.message}") from e
+    try:
+        resolve_config(copy.deepcopy(cfg))  # NaN/inf, unsafe names, duplicate run names
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
     return cfg
 
 

@@ -335,6 +335,10 @@ def load_prompts(path: Path, n: int | None = None, seed: int = 0) -> list[dict]:
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{path}:{i}: empty prompt text")
         prompts.append({"id": i - 1, "text": text})
+    if not prompts:
+        raise DataError(f"{path}: no prompts")
+    if n is not None and n < 1:
+        raise DataError(f"{path}: asked for {n} prompts; give at least 1")
     if n is not None and n < len(prompts):
         idx = sorted(random.Random(seed).sample(range(len(prompts)), n))
         prompts = [prompts[i] for i in idx]

@@ -35,3 +35,7 @@ class ScorerUnavailableError(LMSteerError):
 
 class TrainingError(LMSteerError):
     """Training diverged (NaN/inf loss) or cannot continue."""
+
+
+class OutputBusyError(LMSteerError):
+    """Another process is writing the same output."""

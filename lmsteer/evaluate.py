@@ -22,10 +22,53 @@ def prompt_key(row: dict) -> tuple:
     return row.get("prompt_set", ""), row["prompt_id"]
 
 
+RUN_KEYS = ("model", "method", "strength", "seed")
+ROW_KEYS = ("prompt_id", "sample", "prompt", "continuation", *RUN_KEYS)
+
+
 def check_one_run(rows: Sequence[dict], what: str) -> None:
-    """Refuse generations of several models, methods or strengths: one record is one run."""
-    if len({(r["model"], r["method"], r["strength"]) for r in rows}) > 1:
-        raise DataError(f"{what} mix models, methods or strengths; keep runs apart")
+    """Refuse generations of several models, methods, strengths or seeds: one record is one
+    run."""
+    if len({tuple(r.get(k) for k in RUN_KEYS) for r in rows}) > 1:
+        raise DataError(f"{what} mix models, methods, strengths or seeds; keep runs apart")
+
+
+def load_generations(paths: Sequence[Path]) -> list[dict]:
+    """The rows of one run's generation files, checked: every row has the fields scoring needs,
+    no file is given twice, no (prompt set, prompt, sample) repeats, and every file holds the
+    same model, method, strength and seed as the first. Errors name the file."""
+    from .io import read_jsonl
+
+    rows: list[dict] = []
+    seen: dict[tuple, Path] = {}
+    first: tuple | None = None
+    files: set[Path] = set()
+    for path in map(Path, paths):
+        if path.resolve() in files:
+            raise DataError(f"{path}: given twice; each generations file counts once")
+        files.add(path.resolve())
+        part = read_jsonl(path)
+        if not part:
+            raise DataError(f"{path}: no generations")
+        for i, r in enumerate(part, 1):
+            missing = [k for k in ROW_KEYS if k not in r]
+            if missing:
+                raise DataError(f"{path}: row {i} lacks {', '.join(map(repr, missing))} "
+                                "(not a generations file of `lmsteer generate`?)")
+            if not isinstance(r["continuation"], str):
+                raise DataError(f"{path}: row {i}: 'continuation' is not a string")
+            run = tuple(r[k] for k in RUN_KEYS)
+            first = first or run
+            if run != first:
+                raise DataError(f"{path}: row {i} is from another run ({dict(zip(RUN_KEYS, run))}"
+                                f" vs. {dict(zip(RUN_KEYS, first))}); score one run at a time")
+            key = (*prompt_key(r), r["sample"])
+            if key in seen:
+                raise DataError(f"{path}: row {i} repeats sample {r['sample']} of prompt "
+                                f"{r['prompt_id']} (also in {seen[key]}); duplicated rows")
+            seen[key] = path
+        rows += part
+    return rows
 
 
 def group_by_prompt(rows: Sequence[dict], values: Sequence[float]) -> list[list[float]]:

@@ -46,17 +46,73 @@ def file_lock(path: str | Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def lock_path(path: str | Path) -> Path:
+    """The lock file guarding output ``path`` (a file or a folder): ``.NAME.lock`` beside it."""
+    path = Path(path)
+    return path.parent / f".{path.name}.lock"
+
+
+@contextlib.contextmanager
+def exclusive_outputs(paths: Iterable[str | Path]) -> Iterator[None]:
+    """Hold a lock on every output path for the block; if another process holds one, fail at
+    once (OutputBusyError) instead of letting the last writer win. Locks are flock()s, so a
+    killed holder releases them; the lock files are removed on release."""
+    from .errors import OutputBusyError
+    held: list[tuple[Path, int]] = []
+    made: list[Path] = []  # folders made for a lock: removed again if the block left them empty
+    try:
+        for path in dict.fromkeys(Path(p).absolute() for p in paths):
+            lock = lock_path(path)
+            missing = [d for d in (lock.parent, *lock.parent.parents) if not d.exists()]
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            made += missing
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                same = os.path.exists(lock) and os.stat(lock).st_ino == os.fstat(fd).st_ino
+            except BlockingIOError:
+                same = False
+            if not same:  # held, or removed by a holder that just finished: someone else's
+                os.close(fd)
+                raise OutputBusyError(f"{path} is being written by another process (lock "
+                                      f"{lock}); wait for it to finish, or choose another output")
+            held.append((lock, fd))
+        yield
+    finally:
+        for lock, fd in reversed(held):
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            os.close(fd)
+        for d in made:  # deepest first
+            with contextlib.suppress(OSError):
+                d.rmdir()
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _dumps(obj: Any, path: str | Path, **kw: Any) -> str:
+    """JSON text; NaN/inf (not JSON) is an error naming the file, never written."""
+    from .errors import DataError
+    try:
+        return json.dumps(obj, ensure_ascii=False, sort_keys=True, allow_nan=False, **kw)
+    except ValueError as e:
+        raise DataError(f"{path}: refusing to write a non-finite number ({e})") from e
+
+
 def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(path, _dumps(obj, path, indent=2) + "\n")
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+    """Rows as JSON lines, atomically; no rows is an error and ``path`` is left as it was."""
+    from .errors import DataError
+    text = "".join(_dumps(r, path) + "\n" for r in rows)
+    if not text:
+        raise DataError(f"{path}: nothing to write (no rows); the existing file is kept")
+    atomic_write_text(path, text)
 
 
 def read_text(path: str | Path, hint: str = "") -> str:

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 from . import paper
 from .errors import DataError
 from .results import read_records
-from .tables import fewer_prompts
+from .tables import fewer_prompts, md_escape
 
 METRIC_ORDER = ["max_toxicity", "toxicity_prob", "mean_toxicity", "positivity", "perplexity",
                 "dist-1", "dist-2", "dist-3"]
@@ -243,8 +243,8 @@ def render_markdown(boards: list[Board]) -> str:
            "scorer or perplexity judge. Rows marked *paper* are the published numbers "
            f"({paper.SOURCE}); they used other backbones, data and scorers.", ""]
     for b in boards:
-        out += [f"## {b.name}", ""]
-        heads = [" ".join(p for p in header(c, _hib(b, c)) if p) for c in b.columns]
+        out += [f"## {md_escape(b.name)}", ""]
+        heads = [md_escape(" ".join(p for p in header(c, _hib(b, c)) if p)) for c in b.columns]
         out.append("| " + " | ".join(LABELS + heads) + " |")
         out.append("|" + "---|" * (len(LABELS) + len(heads)))
         for e in b.rows:
@@ -253,7 +253,7 @@ def render_markdown(boards: list[Board]) -> str:
                 t = cell_text(e.metrics.get(c), c)
                 best = not e.is_paper and c in b.best and e.metrics.get(c, {}).get("mean") == b.best[c]
                 cells.append(f"**{t}**" if best and t else t)
-            label = _label(e)
+            label = [md_escape(x) for x in _label(e)]
             if e.is_paper:
                 label = [f"*{x}*" if x else x for x in label]
             out.append("| " + " | ".join(label + cells) + " |")
@@ -261,10 +261,10 @@ def render_markdown(boards: list[Board]) -> str:
             out += ["", f"Published (paper), not matched by a reproduced backbone × method:", ""]
             cols = sorted({k for e in b.published for k in e.metrics}, key=_metric_sort)
             out.append("| backbone | method | " + " | ".join(
-                " ".join(p for p in header(c, _hib(b, c)) if p) for c in cols) + " |")
+                md_escape(" ".join(p for p in header(c, _hib(b, c)) if p)) for c in cols) + " |")
             out.append("|---|---|" + "---|" * len(cols))
             for e in b.published:
-                out.append(f"| {e.backbone} | {_label(e)[1]} | " + " | ".join(
+                out.append(f"| {md_escape(e.backbone)} | {md_escape(_label(e)[1])} | " + " | ".join(
                     cell_text(e.metrics.get(c), c) for c in cols) + " |")
         out.append("")
     return "\n".join(out)

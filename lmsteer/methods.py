@@ -15,6 +15,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
+from .errors import LMSteerError
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class LMSteerMethod(Method):
         from .steer import Steer
 
         if artifact_dir is None:
-            raise ValueError("lm_steer needs a trained steer folder")
+            raise LMSteerError("lm_steer needs a trained steer folder (--artifact)")
         self.steer = Steer.load(artifact_dir, model)
 
     def values_for(self, strength: float | torch.Tensor) -> torch.Tensor:

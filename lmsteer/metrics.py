@@ -26,9 +26,9 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, seed: int = 0,
 def metric(values: Sequence[float], higher_is_better: bool, seed: int = 0,
            **extra: Any) -> dict[str, Any]:
     """A metric entry for a result record: n, mean, 95% CI and direction."""
-    mean, lo, hi = bootstrap_ci(values, seed=seed)
+    mean, lo, hi = (None if np.isnan(x) else x for x in bootstrap_ci(values, seed=seed))
     n = int(np.isfinite(np.asarray(values, dtype=np.float64)).sum())
-    return {"n": n, "mean": mean, "ci_low": lo, "ci_high": hi,
+    return {"n": n, "mean": mean, "ci_low": lo, "ci_high": hi,  # None (null) when n == 0
             "higher_is_better": higher_is_better, **extra}
 
 

@@ -284,6 +284,9 @@ class Steer(nn.Module):
         for name in ("projector1", "projector2"):
             if name not in tensors or tuple(tensors[name].shape) != shape:
                 raise SteerLoadError(f"{w_path}: {name} missing or not of shape {shape}")
+            if not torch.isfinite(tensors[name]).all():
+                raise SteerLoadError(f"{w_path}: {name} holds NaN or infinite values "
+                                     "(a diverged or corrupt steer)")
         steer = cls(config)
         with torch.no_grad():
             steer.projector1.copy_(tensors["projector1"])

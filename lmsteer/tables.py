@@ -1,9 +1,10 @@
 """Tables as pure functions of result records (markdown + CSV)."""
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -75,6 +76,13 @@ def _plain_cell(df: pd.DataFrame, i: int, col: str) -> str:
     return "–" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
 
 
+def md_escape(text: Any) -> str:
+    """A record field as inert Markdown table text: HTML (<, >, &) escaped, pipes and line
+    breaks that would split the row neutralised, so a record cannot inject markup."""
+    s = html.escape(str(text), quote=False).replace("|", "\\|")
+    return " ".join(s.splitlines())
+
+
 def render_markdown(df: pd.DataFrame, title: str, intro: str,
                     cols: Sequence[tuple[str, str, str]]) -> str:
     """Markdown table; ``cols`` are (column, header, kind) with kind 'ci', 'ci%', 'ppl' or ''."""
@@ -89,13 +97,13 @@ def render_markdown(df: pd.DataFrame, title: str, intro: str,
             elif kind == "ppl":
                 cells.append(_ci_cell(df, i, col, 2))
             else:
-                cells.append(_plain_cell(df, i, col))
+                cells.append(md_escape(_plain_cell(df, i, col)))
         lines.append("| " + " | ".join(cells) + " |")
     return f"# {title}\n\n{intro}\n\n" + "\n".join(lines) + "\n"
 
 
 def _judges(df: pd.DataFrame) -> str:
-    return ", ".join(sorted({j for j in df.get("ppl_judge", []) if j})) or "none"
+    return md_escape(", ".join(sorted({j for j in df.get("ppl_judge", []) if j})) or "none")
 
 
 _TAIL_COLS = [("ppl", "ppl ↓", "ppl"), ("dist1", "dist-1 ↑", ""), ("dist2", "dist-2 ↑", ""),
@@ -121,7 +129,7 @@ def fewer_prompts_note(df: pd.DataFrame) -> str:
     few = df[df["prompts"] < most].drop_duplicates(["prompt_set", "model", "method"])
     if few.empty:
         return ""
-    items = "; ".join(f"{r.method} on {r.model}, {r.prompt_set}: {r.prompts}"
+    items = "; ".join(md_escape(f"{r.method} on {r.model}, {r.prompt_set}: {r.prompts}")
                       for r in few.itertuples())
     return (" **Fewer prompts** (a seeded subset of the same sample; compare with care): "
             f"{items}.")
@@ -194,7 +202,7 @@ def sentiment_markdown(df: pd.DataFrame, title: str) -> str:
              "produced it. Positivity = % of continuations the sentiment scorer labels positive, "
              "per prompt type (mean over prompts, bootstrap 95% CI in brackets; – where the "
              "paper's design does not run that prompt type). Target: sign of the control strength. "
-             f"Scorer accuracy on SST binary test: {', '.join(accs) or 'not measured'}. "
+             f"Scorer accuracy on SST binary test: {md_escape(', '.join(accs)) or 'not measured'}. "
              f"ppl (judge: {_judges(df)}) and dist-n over all the row's prompts.")
     cols = [("target", "target", ""), ("model", "model", ""), ("method", "method", ""),
             ("strength", "strength", ""), ("scorer", "scorer", ""),

@@ -149,7 +149,7 @@ def cmd_transfer_table(a: argparse.Namespace) -> None:
 def cmd_data_size(a: argparse.Namespace) -> None:
     from . import data_size
     from .common import header, write_outputs
-    from ..cli import _params
+    from ..cli_args import parse_params as _params
     from ..data import detox_training_set
     from ..results import now
     from ..train import TrainConfig

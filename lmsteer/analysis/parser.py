@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli_args import finite_float, positive_int, probability
 from ..precision import DTYPES
 from . import cli as C
 
@@ -19,16 +20,20 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--seed", type=int, default=0, help="seed for every random source")
         p.add_argument("--online", action="store_true", help="allow hub downloads")
         p.add_argument("--out", required=True, help="output stem: writes OUT.json, OUT.md, ...")
+        p.set_defaults(locks=("out",))
 
     def gen(p: argparse.ArgumentParser) -> None:
         p.add_argument("--prompts", required=True, help="prompt JSONL (prompt.text)")
         p.add_argument("--prompt-set", default="", help="name of the prompt set, for outputs")
-        p.add_argument("--n-prompts", type=int, default=8, help="seeded sample of prompts")
-        p.add_argument("--samples", type=int, default=5, help="samples per prompt and cell")
-        p.add_argument("--batch-size", type=int, default=100, help="sequences per batch")
-        p.add_argument("--max-new-tokens", type=int, default=20)
-        p.add_argument("--top-p", type=float, default=0.9)
-        p.add_argument("--dummy-value", type=float, default=0.0,
+        p.add_argument("--n-prompts", type=positive_int, default=8,
+                       help="seeded sample of prompts")
+        p.add_argument("--samples", type=positive_int, default=5,
+                       help="samples per prompt and cell")
+        p.add_argument("--batch-size", type=positive_int, default=100,
+                       help="sequences per batch")
+        p.add_argument("--max-new-tokens", type=positive_int, default=20)
+        p.add_argument("--top-p", type=probability, default=0.9)
+        p.add_argument("--dummy-value", type=finite_float, default=0.0,
                        help="value of the always-on second steer (0: off)")
         p.add_argument("--scorers", nargs="+", default=["jigsaw-bilstm", "profanity-check"])
         p.add_argument("--judge", help="judge LM for conditional perplexity (omit: none)")
@@ -46,7 +51,7 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     model(p)
     gen(p)
     p.add_argument("--steer", required=True, help="trained steer folder")
-    p.add_argument("--values", nargs="+", type=float, default=[-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5],
+    p.add_argument("--values", nargs="+", type=finite_float, default=[-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5],
                    help="steer values (units of epsilon)")
     p.set_defaults(func=C.cmd_sweep)
 
@@ -57,9 +62,9 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steer2", required=True, help="second steer folder (e.g. sentiment)")
     p.add_argument("--name1", default="detox")
     p.add_argument("--name2", default="sentiment")
-    p.add_argument("--values", nargs="+", type=float, default=[-4, -2, 0, 2, 4],
+    p.add_argument("--values", nargs="+", type=finite_float, default=[-4, -2, 0, 2, 4],
                    help="first steer's values")
-    p.add_argument("--values2", nargs="+", type=float, default=[-4, -2, 0, 2, 4],
+    p.add_argument("--values2", nargs="+", type=finite_float, default=[-4, -2, 0, 2, 4],
                    help="second steer's values")
     p.add_argument("--heatmaps", nargs="+",
                    default=["mean_toxicity/jigsaw-bilstm", "positivity/sst-tfidf"],
@@ -83,7 +88,7 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
                    "i.e. the untransferred steer (optional)")
     p.add_argument("--transfer-dir", required=True, help="folder written by transfer-fit")
     p.add_argument("--out", required=True, help="output stem")
-    p.set_defaults(func=C.cmd_transfer_table)
+    p.set_defaults(func=C.cmd_transfer_table, locks=("out",))
 
     p = acts.add_parser("data-size", help="data efficiency: steers on growing training sizes "
                         "(one hidden-state cache), evaluated together")
@@ -93,7 +98,7 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sizes", nargs="+", type=int, default=[30, 100, 300, 1000, 4000],
                    help="training sizes (capped at the training set's size)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds")
-    p.add_argument("--strength", type=float, default=2.0, help="steer value at generation")
+    p.add_argument("--strength", type=finite_float, default=2.0, help="steer value at generation")
     p.add_argument("--param", action="append", help="training parameter key=value")
     p.add_argument("--cache-dir", default="resources/cache", help="hidden-state cache folder")
     p.set_defaults(func=C.cmd_data_size)
@@ -103,9 +108,9 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     model(p)
     detox_data(p)
     p.add_argument("--steer", required=True, help="trained detox steer folder")
-    p.add_argument("--value", type=float, default=-2.0,
+    p.add_argument("--value", type=finite_float, default=-2.0,
                    help="steer value (negative: towards toxic text for a detox steer)")
-    p.add_argument("--dummy-value", type=float, default=0.0)
+    p.add_argument("--dummy-value", type=finite_float, default=0.0)
     p.add_argument("--n-examples", type=int, default=12)
     p.add_argument("--n-spans", type=int, default=2, help="spans per text")
     p.add_argument("--max-len", type=int, default=3, help="tokens per span at most")
@@ -126,7 +131,7 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--records", nargs="+", required=True, help="folders of record.json files")
     p.add_argument("--scorer", help="toxicity scorer (default: each record's first)")
     p.add_argument("--out", required=True, help="output stem")
-    p.set_defaults(func=C.cmd_holistic)
+    p.set_defaults(func=C.cmd_holistic, locks=("out",))
 
     p = acts.add_parser("render", help="redraw OUT.md / OUT.png (/ OUT.html) from OUT.json "
                         "alone: tables and figures are pure functions of the numbers")

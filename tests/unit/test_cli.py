@@ -102,7 +102,7 @@ def test_gpt2_hub_names_resolve_and_fail_offline_with_advice(monkeypatch, tmp_pa
 
 
 def test_param_values_parse_as_numbers_where_users_mean_numbers():
-    from lmsteer.cli import _params
+    from lmsteer.cli_args import parse_params as _params
 
     p = _params(["lr=1e-2", "rank=8", "head_dtype=bfloat16", "fold=false", "eps=1.0e-3"])
     assert p == {"lr": 0.01, "rank": 8, "head_dtype": "bfloat16", "fold": False, "eps": 0.001}

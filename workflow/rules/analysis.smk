@@ -18,6 +18,7 @@ rule analysis_continuous:
         report(f"{A}/continuous/{{model}}.png", caption="../report/analysis.rst",
                category="Analyses"),
     params:
+        src=src(),
         gen=lambda w: gen_flags(w.model, AN["continuous"]),
         values=lambda w: nums(AN["continuous"].get("values", range(-5, 6))),
         steer=lambda w: steer_dir(w.model),
@@ -31,7 +32,7 @@ rule analysis_continuous:
     resources:
         **job_resources(judged=True),
     shell:
-        "python -m lmsteer analyze sweep --model {wildcards.model} --steer {params.steer} "
+        "python -m lmsteer analyze sweep --model {params.src} --steer {params.steer} "
         "--values {params.values} {params.gen} "
         f"--scorers {' '.join(config['scorers'])} {JUDGE} "
         f"--out {A}/continuous/{{wildcards.model}} > {{log}} 2>&1"
@@ -48,6 +49,7 @@ rule analysis_compositional:
         report(f"{A}/compositional/{{model}}.png", caption="../report/analysis.rst",
                category="Analyses"),
     params:
+        src=src(),
         steer=lambda w: steer_dir(w.model),
         steer2=lambda w: steer_dir(w.model, "sentiment"),
         gen=lambda w: gen_flags(w.model, AN["compositional"]),
@@ -66,7 +68,7 @@ rule analysis_compositional:
     resources:
         **job_resources(judged=True),
     shell:
-        "python -m lmsteer analyze compose --model {wildcards.model} --steer {params.steer} "
+        "python -m lmsteer analyze compose --model {params.src} --steer {params.steer} "
         "--steer2 {params.steer2} "
         "--values {params.values} --values2 {params.values2} {params.gen} "
         "--scorers {params.scorers} --heatmaps {params.heatmaps} "
@@ -81,6 +83,7 @@ rule transfer_fit:
         steer=f"{A}/transfer/{{src}}-to-{{tgt}}/steer/steer.safetensors",
         info=f"{A}/transfer/{{src}}-to-{{tgt}}/steer/transfer.json",
     params:
+        src=src("src"), tgt=src("tgt"),
         steer=lambda w: steer_dir(w.src),
         out=lambda w, output: os.path.dirname(output.steer),
     conda:
@@ -93,7 +96,7 @@ rule transfer_fit:
     resources:
         **job_resources("tgt"),
     shell:
-        "python -m lmsteer analyze transfer-fit --model {wildcards.src} --target {wildcards.tgt} "
+        "python -m lmsteer analyze transfer-fit --model {params.src} --target {params.tgt} "
         f"--steer {{params.steer}} --seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
 
 
@@ -107,6 +110,7 @@ rule transfer_generate:
         gens=f"{A}/transfer/{{src}}-to-{{tgt}}/{{pset}}/generations.jsonl",
         info=f"{A}/transfer/{{src}}-to-{{tgt}}/{{pset}}/model.json",
     params:
+        tgt_model=gen_model("tgt"),
         art=lambda w, input: os.path.dirname(input.steer),
         prompts=lambda w: PROMPT_FILES[w.pset],
         mparams=lambda w: param_flags(DETOX["methods"]["lm_steer"].get("params", {})),
@@ -123,7 +127,7 @@ rule transfer_generate:
     resources:
         **job_resources("tgt"),
     shell:
-        "python -m lmsteer generate --model {wildcards.tgt} --method lm_steer "
+        "python -m lmsteer generate {params.tgt_model} --method lm_steer "
         "--artifact {params.art} {params.mparams} --prompts {params.prompts} "
         "--prompt-set {wildcards.pset} --n-prompts {params.n} --strength {params.strength} "
         f"--samples {GEN.get('samples', 25)} --max-new-tokens {GEN.get('max_new_tokens', 20)} "
@@ -193,6 +197,7 @@ rule analysis_data_efficiency:
         report(f"{A}/data_efficiency/{{model}}.png", caption="../report/analysis.rst",
                category="Analyses"),
     params:
+        src=src(),
         gen=lambda w: gen_flags(w.model, AN["data_efficiency"]),
         sizes=nums(AN.get("data_efficiency", {}).get("sizes", [30, 100, 300, 1000, 4000])),
         seeds=nums(AN.get("data_efficiency", {}).get("seeds", [0])),
@@ -209,7 +214,7 @@ rule analysis_data_efficiency:
     resources:
         **job_resources(judged=True),
     shell:
-        "python -m lmsteer analyze data-size --model {wildcards.model} --sizes {params.sizes} "
+        "python -m lmsteer analyze data-size --model {params.src} --sizes {params.sizes} "
         "--seeds {params.seeds} --strength {params.strength} {params.train} {params.gen} "
         f"--sources {' '.join(DETOX['train']['sources'])} "
         f"--per-class {DETOX['train']['per_class']} "
@@ -228,6 +233,7 @@ rule analysis_highlighting:
         report(f"{A}/highlighting/{{model}}.html", caption="../report/analysis.rst",
                category="Analyses"),
     params:
+        src=src(),
         steer=lambda w: steer_dir(w.model),
         value=lambda w: -strength(w.model, "lm_steer"),
         sec=lambda w: " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(
@@ -240,7 +246,7 @@ rule analysis_highlighting:
     resources:
         **job_resources(),
     shell:
-        "python -m lmsteer analyze highlight --model {wildcards.model} --steer {params.steer} "
+        "python -m lmsteer analyze highlight --model {params.src} --steer {params.steer} "
         "--value {params.value} {params.sec} "
         f"--sources {' '.join(DETOX['train']['sources'])} "
         f"--per-class {DETOX['train']['per_class']} --seed {SEED} {ONLINE} "
@@ -254,6 +260,7 @@ rule analysis_probing:
     output:
         [f"{A}/probing/{{model}}.{ext}" for ext in ("json", "md")],
     params:
+        src=src(),
         steer=lambda w: steer_dir(w.model),
         sec=lambda w: " ".join(f"--{k} {v}" for k, v in sorted(AN["probing"].items())
                                if k != "models"),
@@ -264,7 +271,7 @@ rule analysis_probing:
     resources:
         **job_resources(),
     shell:
-        "python -m lmsteer analyze probe --model {wildcards.model} --steer {params.steer} "
+        "python -m lmsteer analyze probe --model {params.src} --steer {params.steer} "
         f"{{params.sec}} {ONLINE} --out {A}/probing/{{wildcards.model}} > {{log}} 2>&1"
 
 

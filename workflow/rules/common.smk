@@ -7,7 +7,11 @@ from shlex import quote as shlex_quote
 sys.path.insert(0, workflow.basedir)  # the library's torch-free registries (no torch import)
 from lmsteer.data import PROMPT_SETS, SENTIMENT_KINDS, SENTIMENT_TARGETS
 from lmsteer.model_specs import MODELS, gen_batch_size as spec_batch_size, model_resources
+from lmsteer.plan import resolve_config
 from lmsteer.shards import num_shards
+
+# NaN/inf numbers and unsafe names stop here; model entries become run names (lmsteer/plan.py)
+MODEL_SRC = resolve_config(config)
 
 R = config.get("results_dir", "results")
 os.environ["LMSTEER_DEVICE"] = config.get("device", "cpu")  # where jobs run their models
@@ -64,6 +68,23 @@ def run_priority(wildcards):
 def model_ready(model):
     """The converted copy of an embedded model (nothing for tiny/hub models)."""
     return [f"resources/models/{model}/config.json"] if model in EMBEDDED else []
+
+
+def src(who="model"):
+    """Params function: the shell-quoted source (registry name, folder, hub id) of the model
+    in the wildcard ``who``, for ``--model``; the run name stays in paths."""
+    return lambda w: shlex_quote(MODEL_SRC.get(getattr(w, who), getattr(w, who)))
+
+
+def gen_model(who="model"):
+    """Params function: ``generate``'s model flags -- the quoted source, and the run name
+    where it differs from the source (a folder or hub id), so the records carry the run name."""
+    def flags(w):
+        name = getattr(w, who)
+        source = MODEL_SRC.get(name, name)
+        return f"--model {shlex_quote(source)}" + (f" --model-name {name}" if source != name
+                                                    else "")
+    return flags
 
 
 def judge_ready(wildcards):
@@ -340,7 +361,7 @@ def sentiment_records():
 # ------------------------------------------------------------------ analyses (issue 5)
 AN = config.get("analysis") or {}
 A = f"{R}/analysis"
-JUDGE = (f"--judge {config['judge']} --judge-dtype {config.get('judge_dtype', 'float32')}"
+JUDGE = (f"--judge {shlex_quote(config['judge'])} --judge-dtype {config.get('judge_dtype', 'float32')}"
          if config.get("judge") else "")
 
 

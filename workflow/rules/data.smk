@@ -5,7 +5,7 @@ rule prepare_data:
     output:
         directory("resources/data/{dataset}"),
     params:
-        mirror=f"--mirror {config['data']['mirror']}" if config.get("data", {}).get("mirror") else "",
+        mirror=f"--mirror {shlex_quote(config['data']['mirror'])}" if config.get("data", {}).get("mirror") else "",
         download="--allow-download" if config.get("data", {}).get("allow_download") else "",
     conda:
         "../../envs/lmsteer.yaml"

@@ -3,14 +3,14 @@
 
 
 wildcard_constraints:
-    model="[^/]+",
-    method="[^/]+",
+    model="[A-Za-z0-9][A-Za-z0-9._-]*",
+    method="[A-Za-z0-9][A-Za-z0-9._-]*",
     pset="[^/]+",
     shard=r"\d+",
 
 
 GEN_SHELL = (
-    "python -m lmsteer generate --model {wildcards.model} --method {wildcards.method} "
+    "python -m lmsteer generate {params.model} --method {wildcards.method} "
     "{params.artifact} {params.mparams} --prompts {params.prompts} --prompt-set {wildcards.pset} "
     "--n-prompts {params.n} --strength {params.strength} "
     f"--samples {GEN.get('samples', 25)} --max-new-tokens {GEN.get('max_new_tokens', 20)} "
@@ -22,6 +22,7 @@ GEN_INPUT = dict(
     artifact=method_artifact,
 )
 GEN_PARAMS = dict(
+    model=gen_model(),
     prompts=lambda w: PROMPT_FILES[w.pset],
     artifact=artifact_flag,
     mparams=method_params,

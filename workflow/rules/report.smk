@@ -86,6 +86,7 @@ rule efficiency:
     output:
         f"{R}/bench/methods-{{model}}.json",
     params:
+        src=src(),
         flags=efficiency_flags,
     conda:
         "../../envs/lmsteer.yaml"
@@ -99,5 +100,5 @@ rule efficiency:
         mem_mb=lambda w: 4 * model_res(w.model, "mem_mb"),  # every method's models at once (8 GB on SmolLM2)
         runtime=res("runtime"),
     shell:
-        "python bench/bench_methods.py --model {wildcards.model} {params.flags} "
+        "python bench/bench_methods.py --model {params.src} {params.flags} "
         f"{'--offline' if not ONLINE else '--no-offline'} --out {{output}} > {{log}} 2>&1"

@@ -3,9 +3,7 @@
 
 SCORE_INPUT = dict(judge=judge_ready)
 SCORE_PARAMS = dict(
-    judge=f"--judge {config['judge']} --judge-dtype {config.get('judge_dtype', 'float32')}"
-    if config.get("judge")
-    else "",
+    judge=JUDGE,
     scorers=" ".join(config["scorers"]),
     options=scorer_options_flag,
 )

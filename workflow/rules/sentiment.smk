@@ -15,6 +15,7 @@ rule train_sentiment:
         steer=f"{RUNS}/sentiment/{{model}}/lm_steer/steer/steer.safetensors",
         log_json=f"{RUNS}/sentiment/{{model}}/lm_steer/steer/train_log.json",
     params:
+        src=src(),
         out=lambda w, output: os.path.dirname(output.steer),
         per_class=lambda w: SENT["train"]["per_class"],
         extra=sent_train_params,
@@ -28,7 +29,7 @@ rule train_sentiment:
     resources:
         **job_resources(),
     shell:
-        "python -m lmsteer train --task sentiment --model {wildcards.model} --method lm_steer "
+        "python -m lmsteer train --task sentiment --model {params.src} --method lm_steer "
         "--per-class {params.per_class} {params.extra} "
         f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
 
@@ -42,6 +43,7 @@ rule train_sentiment_method:
     wildcard_constraints:
         method="(?!lm_steer$)[A-Za-z0-9_]+",
     params:
+        src=src(),
         out=lambda w, output: os.path.dirname(output[0]),
         per_class=lambda w: SENT["train"]["per_class"],
         mparams=sent_method_params,
@@ -55,7 +57,7 @@ rule train_sentiment_method:
     resources:
         **job_resources(),
     shell:
-        "python -m lmsteer train --task sentiment --model {wildcards.model} "
+        "python -m lmsteer train --task sentiment --model {params.src} "
         "--method {wildcards.method} --per-class {params.per_class} {params.mparams} "
         f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
 
@@ -69,6 +71,7 @@ rule generate_sentiment:
         gens=f"{RUNS}/sentiment/{{model}}/{{method}}/{{target}}/{{kind}}/generations.jsonl",
         info=f"{RUNS}/sentiment/{{model}}/{{method}}/{{target}}/{{kind}}/model.json",
     params:
+        model=gen_model(),
         prompts=lambda w: SENT_PROMPT_FILES[w.kind],
         artifact=sent_artifact_flag,
         mparams=sent_method_params,
@@ -85,7 +88,7 @@ rule generate_sentiment:
     resources:
         **job_resources(methods=(SENT or {}).get("methods", {})),
     shell:
-        "python -m lmsteer generate --model {wildcards.model} --method {wildcards.method} "
+        "python -m lmsteer generate {params.model} --method {wildcards.method} "
         "{params.artifact} {params.mparams} --prompts {params.prompts} "
         "--prompt-set sentiment-{wildcards.kind} --n-prompts {params.n} "
         "--strength={params.strength} "
@@ -106,9 +109,7 @@ rule score_sentiment:
         scores=f"{RUNS}/sentiment/{{model}}/{{method}}/{{target}}/scores.jsonl",
     params:
         out=lambda w, output: os.path.dirname(output.record),
-        judge=f"--judge {config['judge']} --judge-dtype {config.get('judge_dtype', 'float32')}"
-        if config.get("judge")
-        else "",
+        judge=JUDGE,
         scorers=" ".join((SENT or {}).get("scorers", [])),
         options=scorer_options_flag,
         run_config=lambda w: shlex_quote(sent_run_config(w)),

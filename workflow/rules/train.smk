@@ -10,6 +10,7 @@ rule train_detox:
         steer=f"{RUNS}/detox/{{model}}/lm_steer/steer/steer.safetensors",
         log_json=f"{RUNS}/detox/{{model}}/lm_steer/steer/train_log.json",
     params:
+        src=src(),
         out=lambda w, output: os.path.dirname(output.steer),
         sources=" ".join(DETOX["train"]["sources"]),
         per_class=DETOX["train"]["per_class"],
@@ -27,7 +28,7 @@ rule train_detox:
     resources:
         **job_resources(),
     shell:
-        "python -m lmsteer train --model {wildcards.model} --method lm_steer "
+        "python -m lmsteer train --model {params.src} --method lm_steer "
         "--sources {params.sources} --per-class {params.per_class} {params.extra} "
         f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
 
@@ -41,6 +42,7 @@ rule train_detox_method:
     wildcard_constraints:
         method="(?!lm_steer$)[A-Za-z0-9_]+",
     params:
+        src=src(),
         out=lambda w, output: os.path.dirname(output[0]),
         sources=" ".join(DETOX["train"]["sources"]),
         per_class=DETOX["train"]["per_class"],
@@ -55,6 +57,6 @@ rule train_detox_method:
     resources:
         **job_resources(),
     shell:
-        "python -m lmsteer train --model {wildcards.model} --method {wildcards.method} "
+        "python -m lmsteer train --model {params.src} --method {wildcards.method} "
         "--sources {params.sources} --per-class {params.per_class} {params.mparams} "
         f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
