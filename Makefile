@@ -12,7 +12,7 @@ QUIET_WARN := { grep -v "^WARNING: Location" || true; }
 STEER ?= results/runs/detox/smollm2-135m/lm_steer/steer
 
 
-.PHONY: env reproduce spine test lint dry-run bench slurm-ci gpu-check
+.PHONY: env reproduce spine test test-fast lint dry-run bench slurm-ci gpu-check
 
 env: $(STAMP)
 
@@ -67,6 +67,11 @@ spine: env
 
 test: env
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q tests $(ARGS)
+
+# The fast tier for development: everything but the tests marked `integration` (the real DAG
+# runs and the kill -9 of a DAG, minutes each); `make test` runs both and is what CI runs
+test-fast: env
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q -m "not integration" tests $(ARGS)
 
 # On a CUDA machine: unit tests on the GPU, folded / unfolded / CPU logits, a 50-step steer
 # training and a generation batch per embedded LM with times and peak GPU memory (a few minutes;

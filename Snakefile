@@ -16,7 +16,6 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/report.smk"
-include: "workflow/rules/sentiment.smk"
 include: "workflow/rules/analysis.smk"
 
 
@@ -27,7 +26,7 @@ rule all:
         TABLE1_SPINE,
         TABLE2,
         rules.leaderboard.output,
-        analysis_outputs(),
+        PLAN.analysis_outputs(),
 
 
 rule spine:

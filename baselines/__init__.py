@@ -1,7 +1,11 @@
-"""The paper's comparison methods, registered into ``lmsteer.methods.METHODS`` on import.
+"""The paper's comparison methods: every module of this package is imported on load, and each
+registers its :class:`lmsteer.methods.Method` classes with ``@register_method``.
 
-Each is a :class:`lmsteer.methods.Method`: train from attribute data or not, and control the
-frozen LM's next-token logits (or, for prompting, the text it is conditioned on) at a strength,
-so generation, scoring and tables treat every method alike.
+The package is found through the ``lmsteer.methods`` entry point (pyproject.toml), so the core
+imports no plugin by name, and a new method is one new file here (docs/adding-a-method.md).
 """
-from . import blacklist, finetuned, gedi, lora, mucola, pplm, prompting  # noqa: F401  (register)
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

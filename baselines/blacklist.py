@@ -19,7 +19,7 @@ import torch
 
 from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
-from lmsteer.methods import METHODS
+from lmsteer.methods import register_method
 
 from .logits import ForwardWrapperMethod
 
@@ -49,14 +49,11 @@ def toxic_words(data: Sequence[tuple[str, float]], top: int = 200, min_count: in
     return [r for r in scored if r["log_odds"] > 0][:top]
 
 
-@METHODS.register("soft_blacklist")
+@register_method("soft_blacklist")
 class SoftBlacklist(ForwardWrapperMethod):
     """Params: ``penalty`` (logit units per unit strength, default 5), ``top`` (list size,
     200), ``min_count`` (5), ``min_token_chars`` (3)."""
-
-    name = "soft_blacklist"
-    trainable = False
-    derived = True  # the word list comes from the training data
+    contract_params = {"min_count": 2, "min_token_chars": 1, "penalty": 5.0}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

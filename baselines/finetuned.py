@@ -23,7 +23,7 @@ from torch import nn
 
 from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
-from lmsteer.methods import METHODS, Method
+from lmsteer.methods import Method, register_method
 from lmsteer.models import model_device
 from lmsteer.sampling import nucleus_mask
 
@@ -38,8 +38,7 @@ def _texts(data, sign: int) -> list[str]:
     return [t for t, v in data if (v > 0 if sign > 0 else v < 0)]
 
 
-class _FineTuned(Method):
-    trainable = True
+class FineTunedMethod(Method):
     defaults = FT_DEFAULTS
 
     def _tune(self, model, tok, texts, out: Path, seed: int, tag: str) -> dict[str, Any]:
@@ -58,12 +57,13 @@ class _FineTuned(Method):
         return getattr(self, "_n_params", 0)
 
 
-@METHODS.register("dapt")
-class DAPT(_FineTuned):
+@register_method("dapt")
+class DAPT(FineTunedMethod):
     """Params: ``directions`` (["positive"] for detox; add "negative" for sentiment), plus
     ``top_blocks``, ``steps``, ``lr``, ``batch_size``, ``max_length``."""
+    contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
+                       "max_length": 16}
 
-    name = "dapt"
     row_independent = True  # the adapted weights swapped in, nothing per row
 
     def fit(self, model, tok, data, out_dir, seed):
@@ -98,12 +98,12 @@ class DAPT(_FineTuned):
             yield
 
 
-@METHODS.register("dexperts")
-class DExperts(_FineTuned):
+@register_method("dexperts")
+class DExperts(FineTunedMethod):
     """Params as DAPT's (``top_blocks``, ``steps``, ...) plus ``filter_p`` (0.9; 1 turns the
     base-nucleus filter off); strength is alpha. Rows with alpha 0 are the plain LM."""
-
-    name = "dexperts"
+    contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
+                       "max_length": 16}
 
     def fit(self, model, tok, data, out_dir, seed):
         out = Path(out_dir)

@@ -28,13 +28,13 @@ from torch import nn
 from lmsteer.errors import LMSteerError
 from lmsteer.generate import last_position, left_positions
 from lmsteer.io import write_json
-from lmsteer.methods import METHODS
+from lmsteer.methods import register_method
 from lmsteer.models import model_device
 from lmsteer.steer import apply_final_logit_transform
 
 from .finetune import (finetune, load_tensors, next_token_nll, save_tensors,
                        top_block_parameters, tuned_copy)
-from .finetuned import _FineTuned
+from .finetuned import FineTunedMethod
 from .logits import patched_forward
 
 CODES = ("positive:", "negative:")  # wanted, unwanted
@@ -59,13 +59,13 @@ def _seq_logprob(cclm: nn.Module, tok: Any, code: str, texts: list[str], max_len
     return total / keep.sum(1).clamp(min=1)
 
 
-@METHODS.register("gedi")
-class GeDi(_FineTuned):
+@register_method("gedi")
+class GeDi(FineTunedMethod):
     """Params: ``codes`` (two text prefixes), ``gen_weight`` (0.6), ``filter_p`` and ``target_p``
     (0.8; ``filter_p: 0`` turns the filter off), ``class_bias`` (0), plus ``top_blocks``,
     ``steps``, ``lr``, ``batch_size``, ``max_length``; strength is the posterior weight."""
-
-    name = "gedi"
+    contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
+                       "max_length": 16}
 
     def codes(self) -> tuple[str, str]:
         return tuple(self.params.get("codes", CODES))  # type: ignore[return-value]

@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import math
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn
 
 from lmsteer.errors import LMSteerError
 from lmsteer.io import write_json
-from lmsteer.methods import METHODS, Method
+from lmsteer.methods import Method, register_method
 
 from .finetune import finetune, load_tensors, save_tensors
 
@@ -69,13 +69,12 @@ def detach(model: nn.Module, layers: dict[str, LoRALayer]) -> None:
         setattr(model.get_submodule(parent_name), child, layer.base)
 
 
-@METHODS.register("lora")
+@register_method("lora")
 class LoRA(Method):
     """Params: ``rank`` (8), ``alpha`` (16), ``steps``, ``lr``, ``batch_size``, ``max_length``,
     ``directions`` (["positive"]; add "negative" for sentiment)."""
+    contract_params = {"rank": 4, "steps": 25, "lr": 1e-2, "batch_size": 8, "max_length": 16}
 
-    name = "lora"
-    trainable = True
     row_independent = True  # low-rank adapters on the weights, nothing per row
     defaults = DEFAULTS
 

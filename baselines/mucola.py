@@ -31,12 +31,12 @@ from torch import nn
 
 from lmsteer.generate import decode_new, fit_context, left_positions, sample_ids
 from lmsteer.headloss import head_parts, token_nll
-from lmsteer.methods import METHODS
+from lmsteer.methods import register_method
 from lmsteer.models import model_device
 
 from .kvcache import build_cache, cache_tensors
 from .finetune import only_trainable
-from .pplm import _ProbeMethod, scaled_input_embeddings
+from .pplm import ProbeMethod, scaled_input_embeddings
 from .probe import UNWANTED, WANTED
 
 DEFAULTS = {"steps": 20, "step_size": 0.5, "noise": 0.1, "threshold": 0.1, "lambda_lr": 1.0,
@@ -64,12 +64,13 @@ def lm_energy(model: nn.Module, h_prev: torch.Tensor, e: torch.Tensor, y: torch.
     return (nll * live).sum(1)
 
 
-@METHODS.register("mucola")
-class MuCoLa(_ProbeMethod):
+@register_method("mucola")
+class MuCoLa(ProbeMethod):
     """Params: ``steps``, ``step_size`` (η), ``noise`` (σ at the first step), ``threshold``
     (τ), ``lambda_lr``, ``probe_steps``, ``max_length``; strength weighs the constraint."""
+    contract_params = {"steps": 10, "step_size": 2.0, "threshold": 1e-4, "probe_steps": 100}
+    steers_forward = False  # it optimises whole continuations in its own sampler
 
-    name = "mucola"
     defaults = DEFAULTS
 
     @contextlib.contextmanager

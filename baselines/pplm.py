@@ -31,7 +31,7 @@ from torch import nn
 from lmsteer.errors import LMSteerError
 from lmsteer.generate import last_position, left_positions
 from lmsteer.io import write_json
-from lmsteer.methods import METHODS, Method
+from lmsteer.methods import Method, register_method
 from lmsteer.models import model_device
 
 from .finetune import only_trainable
@@ -50,10 +50,9 @@ def scaled_input_embeddings(model: nn.Module) -> tuple[torch.Tensor, float]:
     return emb.weight, float(getattr(emb, "embed_scale", 1.0))
 
 
-class _ProbeMethod(Method):
+class ProbeMethod(Method):
     """Trains the attribute probe; PPLM and MuCoLa share it."""
 
-    trainable = True
     def fit(self, model, tok, data, out_dir, seed):
         probe, info = train_probe(model, tok, data, seed=seed, max_length=self.opt("max_length"),
                                   steps=self.opt("probe_steps"),
@@ -73,12 +72,12 @@ class _ProbeMethod(Method):
         return sum(p.numel() for p in probe.parameters()) if probe is not None else 0
 
 
-@METHODS.register("pplm")
-class PPLM(_ProbeMethod):
+@register_method("pplm")
+class PPLM(ProbeMethod):
     """Params: ``stepsize``, ``num_iterations``, ``kl_scale``, ``gm_scale``, ``gamma``,
     ``horizon`` (0 or 1), ``probe_steps``, ``max_length``; strength scales the step size."""
+    contract_params = {"stepsize": 0.2, "num_iterations": 3, "probe_steps": 100}
 
-    name = "pplm"
     defaults = DEFAULTS
 
     def _perturb(self, run, model, kv: KV, x, mask, pos, p_unpert, st, s) -> list:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from lmsteer.errors import LMSteerError
-from lmsteer.methods import METHODS, Method
+from lmsteer.methods import Method, register_method
 
 DEFAULT_PREFIXES = {
     "positive_prefix": "Continue the text in a polite, respectful and non-toxic way.\n\n",
@@ -25,13 +25,12 @@ SENTIMENT_PREFIXES = {  # params: task=sentiment
 }
 
 
-@METHODS.register("prompting")
+@register_method("prompting")
 class Prompting(Method):
     """Params: ``positive_prefix`` and ``negative_prefix`` (texts put before the prompt), or
     ``task`` (``detox``, the default, or ``sentiment``) for the packaged instructions."""
+    steers_forward = False  # it changes the text the LM is conditioned on
 
-    name = "prompting"
-    trainable = False
     row_independent = True  # the plain LM on prefixed prompts
 
     def prefix(self, strength: float | torch.Tensor) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import yaml
 
 from .cli_args import (finite_float, output_paths, parse_params, positive_int, probability,
                        safe_name, scorer_options, seed_all)
+from .defaults import GENERATION, TRAINING_DATA
 from .errors import LMSteerError
 from .io import exclusive_outputs
 from .precision import DTYPES
@@ -62,7 +62,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
     from .io import write_json, write_jsonl
     from .methods import get_method
     from .models import load_model, model_provenance
-    from .plan import run_name
+    from .names import run_name
 
     seed_all(a.seed)
     method = get_method(a.method, **parse_params(a.param))
@@ -247,8 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detox: toxic text -1 / clean +1 from --sources; sentiment: SST-5 "
                         "labels 1..5 -> -1, -0.5, 0, 0.5, 1")
     s.add_argument("--data-root", default="resources/data", help="prepared data root")
-    s.add_argument("--sources", nargs="+", default=["davidson", "olid"], help="detox data sets")
-    s.add_argument("--per-class", type=positive_int, default=1000,
+    s.add_argument("--sources", nargs="+", default=list(TRAINING_DATA.sources),
+                   help="detox data sets")
+    s.add_argument("--per-class", type=positive_int, default=TRAINING_DATA.per_class,
                    help="examples per class (toxic/clean; or per SST-5 label)")
     s.add_argument("--param", action="append", help="method parameter key=value (repeatable)")
     s.add_argument("--cache-dir", default="resources/cache",
@@ -266,9 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-prompts", type=positive_int, help="seeded sample of this many prompts")
     s.add_argument("--strength", type=finite_float, default=0.0,
                    help="control strength (steer value)")
-    s.add_argument("--samples", type=positive_int, default=25, help="samples per prompt")
-    s.add_argument("--max-new-tokens", type=positive_int, default=20, help="new tokens per sample")
-    s.add_argument("--top-p", type=probability, default=0.9, help="nucleus sampling mass, (0, 1]")
+    s.add_argument("--samples", type=positive_int, default=GENERATION.samples,
+                   help="samples per prompt")
+    s.add_argument("--max-new-tokens", type=positive_int, default=GENERATION.max_new_tokens,
+                   help="new tokens per sample")
+    s.add_argument("--top-p", type=probability, default=GENERATION.top_p,
+                   help="nucleus sampling mass, (0, 1]")
     s.add_argument("--batch-size", type=positive_int, default=100,
                    help="sequences per forward batch")
     s.add_argument("--shard", type=int, help="generate only this shard (0-based) of the sample")

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import yaml
 
 from .errors import LMSteerError
-from .plan import SAFE_NAME
+from .names import SAFE_NAME
 
 
 def positive_int(text: str) -> int:

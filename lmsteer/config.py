@@ -9,7 +9,20 @@ import jsonschema
 import yaml
 
 from .errors import ConfigError
-from .plan import resolve_config
+from .names import resolve_config
+
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def with_defaults(cfg: dict[str, Any], schema_path: Path = SCHEMA) -> dict[str, Any]:
+    """``cfg`` with the schema's top-level defaults filled in (as Snakemake's validate does),
+    so the defaults live in the schema alone."""
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    for key, prop in schema["properties"].items():
+        if "default" in prop:
+            cfg.setdefault(key, copy.deepcopy(prop["default"]))
+    return cfg
 
 
 def load_config(path: Path, schema_path: Path) -> dict[str, Any]:
@@ -32,18 +45,12 @@ def load_config(path: Path, schema_path: Path) -> dict[str, Any]:
 
 
 def check_methods(cfg: dict[str, Any]) -> None:
-    """Every configured method exists in the registry and is marked ``train: true`` exactly
-    when it is trained (lm_steer always is); otherwise ConfigError naming the method."""
-    from .methods import METHODS, get_method
+    """Every configured method exists in the registry; otherwise ConfigError naming it."""
+    from .methods import METHODS, load_plugins
 
-    get_method("original")  # registers the baselines
+    load_plugins()
     for task in ("detox", "sentiment"):
-        for name, spec in ((cfg.get(task) or {}).get("methods") or {}).items():
+        for name in ((cfg.get(task) or {}).get("methods") or {}):
             if name not in METHODS:
                 raise ConfigError(f"{task}.methods.{name}: unknown method; valid: "
                                   f"{', '.join(sorted(METHODS))}")
-            marked = name == "lm_steer" or bool(spec.get("train", False))
-            if marked != METHODS.get(name).needs_fit():
-                raise ConfigError(f"{task}.methods.{name}: set train: "
-                                  f"{str(not marked).lower()} ({name} "
-                                  f"{'has a' if not marked else 'has no'} training step)")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import paper
-from .leaderboard import Board, Entry, _sort_key
+from .board import Board, Entry, sort_key
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def efficiency_board(records: Iterable[dict], bench: Sequence[Path] | Path | Non
                         "generation_time_ratio/paper": _m(float(r["speed_ratio"]))},
                        is_paper=True, sources=[paper.SOURCE])
                  for r in paper.read_csv("efficiency")]
-    mine = sorted(rows.values(), key=_sort_key)
+    mine = sorted(rows.values(), key=sort_key)
     columns = ["trainable_parameters", "share_of_lm_parameters", "generation_time_ratio/measured",
                "generation_time_ratio/folded", "generation_time_ratio/per-sample values"]
     columns = [c for c in columns if any(c in e.metrics for e in mine)]

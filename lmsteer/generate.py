@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Hashable, Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .defaults import GENERATION
 from .errors import LMSteerError
-from .methods import Method
 from .models import model_device
 from .sampling import sample_top_p
+
+if TYPE_CHECKING:  # methods.py imports this module; the type is only for annotations
+    from .methods import Method
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,7 @@ def distinct_rows(texts: Sequence[Hashable]) -> tuple[list, torch.Tensor]:
 
 @torch.no_grad()
 def sample_ids(model: nn.Module, tok: Any, texts: Sequence[str], *, max_new_tokens: int,
-               top_p: float = 0.9, temperature: float = 1.0, seed: int = 0,
+               top_p: float = GENERATION.top_p, temperature: float = 1.0, seed: int = 0,
                greedy: bool = False, share_prompts: bool = False) -> torch.Tensor:
     """Continue left-padded ``texts`` by up to ``max_new_tokens`` tokens with a KV cache.
 
@@ -138,7 +141,8 @@ def sample_batch(model: nn.Module, tok: Any, texts: Sequence[str], **kw: Any
 
 
 def generate(model: nn.Module, tok: Any, method: Method, prompts: Sequence[dict],
-             strength: float, *, samples: int = 25, max_new_tokens: int = 20, top_p: float = 0.9,
+             strength: float, *, samples: int = GENERATION.samples,
+             max_new_tokens: int = GENERATION.max_new_tokens, top_p: float = GENERATION.top_p,
              temperature: float = 1.0, batch_size: int = 100, seed: int = 0,
              meta: dict[str, Any] | None = None, progress: bool = True,
              start_offset: int = 0) -> list[dict]:

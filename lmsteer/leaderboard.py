@@ -14,37 +14,15 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import paper
+from .board import (LABELS, Board, Entry, cell_text, header, higher_is_better,
+                    metric_sort, norm_backbone, row_label, sort_key)
 from .errors import DataError
 from .results import read_records
 from .tables import fewer_prompts, md_escape
-
-METRIC_ORDER = ["max_toxicity", "toxicity_prob", "mean_toxicity", "positivity", "perplexity",
-                "dist-1", "dist-2", "dist-3"]
-METHOD_ORDER = ["original", "lm_steer"]
-
-
-@dataclass
-class Entry:
-    """One leaderboard row."""
-
-    board: str
-    backbone: str
-    method: str
-    strength: float | None
-    n_prompts: int | None
-    samples: int | None
-    seeds: list[int]
-    metrics: dict[str, dict[str, Any]]
-    variant: str = ""
-    is_paper: bool = False
-    sources: list[str] = field(default_factory=list)
-    prompt_set: str = ""  # the prompts' source (sentiment: the prompt types joined by '+')
-
 
 def _target(rec: dict) -> str:
     s = float(rec.get("strength") or 0.0)
@@ -123,35 +101,12 @@ def paper_entries(boards: Iterable[str]) -> list[Entry]:
     return out
 
 
-def _norm(backbone: str) -> str:
-    return backbone.rstrip("/").rsplit("/", 1)[-1].lower()
-
-
-def _sort_key(e: Entry) -> tuple:
-    m = METHOD_ORDER.index(e.method) if e.method in METHOD_ORDER else len(METHOD_ORDER)
-    return (_norm(e.backbone), m, e.method, e.strength or 0.0, e.n_prompts or 0)
-
-
-def _metric_sort(key: str) -> tuple:
-    base = key.split("/")[0]
-    return (METRIC_ORDER.index(base) if base in METRIC_ORDER else len(METRIC_ORDER), key)
-
-
-@dataclass
-class Board:
-    name: str
-    columns: list[str]
-    rows: list[Entry]  # reproduced rows, each followed by its matching paper rows
-    published: list[Entry]  # paper rows with no reproduced match
-    best: dict[str, float]
-
-
 def full_prompt_rows(rows: Sequence[Entry]) -> list[Entry]:
     """The rows that compete for a column's best: those run on as many prompts as the most of
     their backbone and prompt set on the board (as Table 1's "fewer prompts"). A slow method run
     on a seeded subset (PPLM, MuCoLa) saw other prompts, so its mean is not comparable; it is
     shown, not ranked."""
-    few = fewer_prompts([{"backbone": _norm(e.backbone), "prompt_set": e.prompt_set,
+    few = fewer_prompts([{"backbone": norm_backbone(e.backbone), "prompt_set": e.prompt_set,
                           "n_prompts": e.n_prompts or 0} for e in rows])
     return [e for e, f in zip(rows, few) if not f]
 
@@ -162,17 +117,17 @@ def build_boards(records: Iterable[dict]) -> list[Board]:
     papers = paper_entries(names)
     boards = []
     for name in names:
-        mine = sorted([e for e in repro if e.board == name], key=_sort_key)
+        mine = sorted([e for e in repro if e.board == name], key=sort_key)
         theirs = [e for e in papers if e.board == name]
         matched = {id(p) for p in theirs for e in mine
-                   if (_norm(p.backbone), p.method) == (_norm(e.backbone), e.method)}
+                   if (norm_backbone(p.backbone), p.method) == (norm_backbone(e.backbone), e.method)}
         rows: list[Entry] = []
         for e in mine:
             rows.append(e)
-            if e is mine[-1] or _sort_key(mine[mine.index(e) + 1])[:3] != _sort_key(e)[:3]:
+            if e is mine[-1] or sort_key(mine[mine.index(e) + 1])[:3] != sort_key(e)[:3]:
                 rows += [p for p in theirs if id(p) in matched and
-                         (_norm(p.backbone), p.method) == (_norm(e.backbone), e.method)]
-        columns = sorted({k for e in rows for k in e.metrics}, key=_metric_sort)
+                         (norm_backbone(p.backbone), p.method) == (norm_backbone(e.backbone), e.method)]
+        columns = sorted({k for e in rows for k in e.metrics}, key=metric_sort)
         ranked = full_prompt_rows(mine)
         best = {}
         for c in columns:
@@ -183,54 +138,6 @@ def build_boards(records: Iterable[dict]) -> list[Board]:
                 best[c] = pick(v["mean"] for v in vals)
         boards.append(Board(name, columns, rows, [p for p in theirs if id(p) not in matched], best))
     return boards
-
-
-def _fmt(v: float | None, key: str) -> str:
-    if v is None:
-        return ""
-    if key.startswith("trainable_parameters"):
-        return f"{v:,.0f}"
-    if key.startswith("share_of"):
-        return f"{v:.2%}"
-    return f"{v:.1f}" if key.startswith("perplexity") else f"{v:.3f}"
-
-
-def cell_text(m: dict[str, Any] | None, key: str) -> str:
-    """``mean ± std [ci_low, ci_high]`` (parts only where known)."""
-    if not m or m["mean"] is None:
-        return ""
-    s = _fmt(m["mean"], key)
-    if m.get("std") is not None:
-        s += f" ± {_fmt(m['std'], key)}"
-    if m.get("ci_low") is not None:
-        s += f" [{_fmt(m['ci_low'], key)}, {_fmt(m['ci_high'], key)}]"
-    return s
-
-
-def header(key: str, hib: bool | None) -> tuple[str, str]:
-    """(metric with arrow, scorer / judge / prompt type) for a column key."""
-    parts = key.split("/")
-    arrow = "" if hib is None else (" ↑" if hib else " ↓")
-    return parts[0].replace("_", " ") + arrow, " · ".join(parts[1:])
-
-
-def _label(e: Entry) -> list[str]:
-    if e.is_paper:
-        return [e.backbone, f"{e.method}" + (f" ({e.variant})" if e.variant else ""), "paper",
-                "", ""]
-    strength = "" if e.strength is None else f"{e.strength:g}"
-    design = f"{e.n_prompts} × {e.samples}" if e.n_prompts is not None else ""
-    return [e.backbone, e.method, strength, design, ",".join(map(str, e.seeds))]
-
-
-LABELS = ["backbone", "method", "strength", "prompts × samples", "seeds"]
-
-
-def _hib(board: Board, key: str) -> bool | None:
-    for e in board.rows + board.published:
-        if key in e.metrics:
-            return e.metrics[key]["higher_is_better"]
-    return None
 
 
 def render_markdown(boards: list[Board]) -> str:
@@ -244,7 +151,7 @@ def render_markdown(boards: list[Board]) -> str:
            f"({paper.SOURCE}); they used other backbones, data and scorers.", ""]
     for b in boards:
         out += [f"## {md_escape(b.name)}", ""]
-        heads = [md_escape(" ".join(p for p in header(c, _hib(b, c)) if p)) for c in b.columns]
+        heads = [md_escape(" ".join(p for p in header(c, higher_is_better(b, c)) if p)) for c in b.columns]
         out.append("| " + " | ".join(LABELS + heads) + " |")
         out.append("|" + "---|" * (len(LABELS) + len(heads)))
         for e in b.rows:
@@ -253,18 +160,18 @@ def render_markdown(boards: list[Board]) -> str:
                 t = cell_text(e.metrics.get(c), c)
                 best = not e.is_paper and c in b.best and e.metrics.get(c, {}).get("mean") == b.best[c]
                 cells.append(f"**{t}**" if best and t else t)
-            label = [md_escape(x) for x in _label(e)]
+            label = [md_escape(x) for x in row_label(e)]
             if e.is_paper:
                 label = [f"*{x}*" if x else x for x in label]
             out.append("| " + " | ".join(label + cells) + " |")
         if b.published:
-            out += ["", f"Published (paper), not matched by a reproduced backbone × method:", ""]
-            cols = sorted({k for e in b.published for k in e.metrics}, key=_metric_sort)
+            out += ["", "Published (paper), not matched by a reproduced backbone × method:", ""]
+            cols = sorted({k for e in b.published for k in e.metrics}, key=metric_sort)
             out.append("| backbone | method | " + " | ".join(
-                md_escape(" ".join(p for p in header(c, _hib(b, c)) if p)) for c in cols) + " |")
+                md_escape(" ".join(p for p in header(c, higher_is_better(b, c)) if p)) for c in cols) + " |")
             out.append("|---|---|" + "---|" * len(cols))
             for e in b.published:
-                out.append(f"| {md_escape(e.backbone)} | {md_escape(_label(e)[1])} | " + " | ".join(
+                out.append(f"| {md_escape(e.backbone)} | {md_escape(row_label(e)[1])} | " + " | ".join(
                     cell_text(e.metrics.get(c), c) for c in cols) + " |")
         out.append("")
     return "\n".join(out)
@@ -281,7 +188,7 @@ def render_csv(boards: list[Board]) -> str:
     w.writerow(CSV_FIELDS)
     for b in boards:
         for e in b.rows + b.published:
-            for c in sorted(e.metrics, key=_metric_sort):
+            for c in sorted(e.metrics, key=metric_sort):
                 m = e.metrics[c]
                 best = not e.is_paper and b.best.get(c) == m["mean"]
                 w.writerow([b.name, "paper" if e.is_paper else "reproduced", e.backbone, e.method,

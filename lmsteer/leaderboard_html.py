@@ -4,7 +4,8 @@ from __future__ import annotations
 import html
 
 from . import paper
-from .leaderboard import LABELS, Board, _hib, _label, _metric_sort, cell_text, header
+from .board import (LABELS, Board, cell_text, header, higher_is_better, metric_sort,
+                    row_label)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -66,11 +67,11 @@ def render_html(boards: list[Board]) -> str:
            "backbones, data and scorers.</p>"]
     for b in boards:
         out.append(f"<h2>{html.escape(b.name)}</h2><table><thead><tr>")
-        out += [_th(x) for x in LABELS] + [_th(*header(c, _hib(b, c))) for c in b.columns]
+        out += [_th(x) for x in LABELS] + [_th(*header(c, higher_is_better(b, c))) for c in b.columns]
         out.append("</tr></thead><tbody>")
         for e in b.rows:
             cls = ' class="paper"' if e.is_paper else ""
-            cells = [_td(x, x, "label") for x in _label(e)]
+            cells = [_td(x, x, "label") for x in row_label(e)]
             for c in b.columns:
                 m = e.metrics.get(c)
                 best = (not e.is_paper and m is not None and c in b.best
@@ -80,13 +81,13 @@ def render_html(boards: list[Board]) -> str:
             out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
         if b.published:
-            cols = sorted({k for e in b.published for k in e.metrics}, key=_metric_sort)
+            cols = sorted({k for e in b.published for k in e.metrics}, key=metric_sort)
             out.append("<p>Published (paper), not matched by a reproduced backbone × method:</p>")
             out.append("<table><thead><tr>" + _th("backbone") + _th("method")
-                       + "".join(_th(*header(c, _hib(b, c))) for c in cols)
+                       + "".join(_th(*header(c, higher_is_better(b, c))) for c in cols)
                        + "</tr></thead><tbody>")
             for e in b.published:
-                cells = [_td(e.backbone, e.backbone, "label"), _td(_label(e)[1], _label(e)[1],
+                cells = [_td(e.backbone, e.backbone, "label"), _td(row_label(e)[1], row_label(e)[1],
                                                                     "label")]
                 cells += [_td(cell_text(e.metrics.get(c), c),
                               e.metrics[c]["mean"] if c in e.metrics else "") for c in cols]

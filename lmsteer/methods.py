@@ -25,21 +25,26 @@ class Method:
     """Base class of every method; the unsteered model (``original``) is :class:`Original`."""
 
     name = "original"
-    trainable = False  # has trained parameters
-    derived = False  # fit() derives artifacts without trained parameters (e.g. a word list)
+    artifact_dir = "trained"  # the folder under runs/<task>/<model>/<method>/ that fit() writes
     # model(...) inside control() treats every row on its own (no per-row state, no auxiliary
     # model with a cache of its own), so a prompt's pass may be shared by its samples; opt-in
     row_independent = False
 
     @classmethod
     def needs_fit(cls) -> bool:
-        """Whether load() reads what fit() wrote (the DAG gives the method a training job)."""
-        return cls.trainable or cls.derived
+        """Whether the method learns from the attribute data: it overrides :meth:`fit`, and its
+        load() reads what fit() wrote (the DAG gives it a training job). Never configured."""
+        return cls.fit is not Method.fit
 
     def __init__(self, **params: Any) -> None:
         self.params = params
 
     defaults: dict[str, Any] = {}  # parameter defaults of methods that read them with opt()
+    # small settings for the method contract test on tiny random LMs (tests/unit/
+    # test_method_contract.py); and whether its control acts on the LM's forward pass (a
+    # teacher-forced check of direction), or only on the conditioning text or the sampler
+    contract_params: dict[str, Any] = {}
+    steers_forward = True
 
     def opt(self, key: str) -> Any:
         """Parameter ``key``: the given value, else the class's default, cast to its type."""
@@ -99,14 +104,48 @@ class Original(Method):
 
 METHODS: Registry[type[Method]] = Registry("method")
 METHODS.add("original", Original)
+PLUGIN_GROUP = "lmsteer.methods"  # entry-point group of packages that register methods
+_plugins_loaded = False
 
 
-@METHODS.register("lm_steer")
+def register_method(name: str):
+    """Class decorator: register a :class:`Method` subclass under ``name`` (sets its ``name``)."""
+    def deco(cls: type[Method]) -> type[Method]:
+        cls.name = name
+        METHODS.add(name, cls)
+        return cls
+    return deco
+
+
+def load_plugins() -> None:
+    """Import every package named in the ``lmsteer.methods`` entry-point group (pyproject.toml:
+    ``baselines``), whose modules register their methods; once per process. The core never
+    imports a plugin by name."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        ep.load()
+
+
+def method_class(name: str) -> type[Method]:
+    """The registered class of method ``name`` (plugins loaded); unknown names list the valid."""
+    load_plugins()
+    return METHODS.get(name)
+
+
+@register_method("lm_steer")
 class LMSteerMethod(Method):
     """LM-Steer: steer 0 is trained (+1 wanted / -1 unwanted), steer 1 is the always-on dummy."""
 
     name = "lm_steer"
-    trainable = True
+    artifact_dir = "steer"
+    contract_params = {"rank": 4, "steps": 40, "lr": 0.05, "batch_size": 8, "max_length": 16,
+                       "epsilon": 0.05, "dummy_value": 0}
+    defaults = {"dummy_value": 1.0, "fold": True}  # the always-on second steer's value
     row_independent = True  # a folded or per-batch steer; per-sample values are never shared
 
     def __init__(self, **params: Any) -> None:
@@ -129,7 +168,7 @@ class LMSteerMethod(Method):
 
     def values_for(self, strength: float | torch.Tensor) -> torch.Tensor:
         """Strength -> steer values: (2,) for a scalar, (B, 2) for per-sample strengths."""
-        dummy = float(self.params.get("dummy_value", 1.0))
+        dummy = self.opt("dummy_value")
         s = torch.as_tensor(strength, dtype=torch.float32)
         if s.ndim == 0:
             return torch.stack([s, torch.tensor(dummy)])
@@ -141,7 +180,7 @@ class LMSteerMethod(Method):
     @contextlib.contextmanager
     def control(self, model, strength):
         values = self.values_for(strength)
-        if values.ndim == 1 and self.params.get("fold", True):
+        if values.ndim == 1 and self.opt("fold"):
             self.steer.fold(values)  # fixed value: zero-overhead decoding
             try:
                 yield
@@ -159,9 +198,5 @@ class LMSteerMethod(Method):
 
 
 def get_method(name: str, **params: Any) -> Method:
-    """Instantiate a registered method; baselines are registered on import when present."""
-    try:
-        import baselines  # noqa: F401  (registers the comparison methods, if installed)
-    except ImportError:
-        pass
-    return METHODS.get(name)(**params)
+    """Instantiate a registered method (plugins loaded on first use)."""
+    return method_class(name)(**params)

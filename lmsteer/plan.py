@@ -1,127 +1,322 @@
-"""Resolve a validated config into what the workflow plans with: safe run names and sources.
+"""The study plan: a validated config -> every job's paths, command line, priority and resources.
 
-Torch-free (the Snakefile imports it at parse time). Every name that becomes part of a path or
-a shell word (a model's run name, a method name, a model override key) must match
-:data:`SAFE_NAME`; a model entry is a registry name, a local folder, a hub id, or an explicit
-``{name: ..., path: ...}`` mapping, and its *run name* is what results folders are called.
+The Snakemake rules are thin shells over what this module returns (``shell: "{params.cmd}"``);
+everything that decides *what* runs lives here, where it is tested. Whether a method trains,
+and where its artifacts go, come from its class (:mod:`lmsteer.methods`), never the config.
+
+A *run* is ``(task, model, method, unit)``: ``unit`` is a detox prompt set, or a sentiment
+target (``positive``, ``negative``, ``none``) whose generation *parts* are its prompt kinds.
 """
 from __future__ import annotations
 
-import math
-import re
-from pathlib import Path
-from typing import Any, Iterator
+import json
+import shlex
+from typing import Any
 
-from .errors import ConfigError
+from .data import PROMPT_SETS, SENTIMENT_TARGETS
+from .config import with_defaults
+from .defaults import GENERATION
+from .methods import method_class
+from .model_specs import gen_batch_size as spec_batch_size, model_resources
+from .names import resolve_config
+from .shards import num_shards
 
-# letters, digits, '.', '_', '-'; starts with a letter or digit (so never '.', '..' or '-x')
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-# a local folder or hub id: no shell metacharacters, no whitespace, no '..' component
-SAFE_SOURCE = re.compile(r"^[A-Za-z0-9._/~+-]{1,4096}$")
-
-
-def check_name(name: Any, where: str) -> str:
-    """``name`` if it is a safe name, else ConfigError naming ``where`` and the rule."""
-    if not isinstance(name, str) or not SAFE_NAME.match(name):
-        raise ConfigError(f"{where}: {name!r} is not a valid name (letters, digits, '.', '_', "
-                          "'-'; starting with a letter or digit)")
-    return name
+# The method under study: it trains with ``<task>.train.params``; the analyses read its steer.
+STEER = "lm_steer"
+EMBEDDED = ("smollm2-135m", "gemma3-270m")
+TASKS = ("detox", "sentiment")
 
 
-def _is_local(source: str) -> bool:
-    return source.startswith(("/", "./", "../", "~")) or Path(source).expanduser().is_dir()
+def q(value: Any) -> str:
+    """A value as one shell word."""
+    return shlex.quote(str(value))
 
 
-def check_source(source: Any, where: str) -> str:
-    """A model's source (registry name, local folder or hub id) without shell metacharacters."""
-    if not isinstance(source, str) or not SAFE_SOURCE.match(source) or \
-            ".." in Path(source).parts and not _is_local(source):
-        raise ConfigError(f"{where}: {source!r} is not a valid model name, folder or hub id "
-                          "(letters, digits and . _ - / ~ + only)")
-    if not _is_local(source) and source.count("/") > 1:
-        raise ConfigError(f"{where}: {source!r} is neither a local folder nor a hub id "
-                          "(org/name)")
-    return source
+def param_flags(params: dict[str, Any], prefix: str = "") -> str:
+    """{key: value} -> shell-quoted ``--param PREFIXkey=value`` flags, sorted by key."""
+    return " ".join(f"--param {q(f'{prefix}{k}={v}')}" for k, v in sorted(params.items()))
 
 
-def run_name(source: str) -> str:
-    """The run name of a model given by its source: a registry name as it is, a local folder by
-    its folder name, a hub id ``org/name`` by ``name``."""
-    return Path(source.rstrip("/")).expanduser().name or source
+class Plan:
+    """What a config runs. ``config`` is validated against the schema (defaults filled); model
+    references in it are rewritten to run names (:func:`lmsteer.names.resolve_config`)."""
 
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = with_defaults(config)
+        self.sources = resolve_config(config)
+        self.models: list[str] = list(config["models"])
+        self.R = config["results_dir"]
+        self.runs_dir = f"{self.R}/runs"
+        self.seed = config["seed"]
+        self.threads = config["job_threads"]
+        self.online = "" if config["offline"] else "--online"
+        self.judge = config.get("judge")
+        self.shard_size = config["sharding"].get("prompts_per_shard")
+        detox = config["detox"]
+        self.gen = {"detox": {**GENERATION.__dict__, **detox.get("generation", {})}}
+        self.sections = {"detox": detox}
+        if config.get("sentiment"):
+            self.sections["sentiment"] = config["sentiment"]
+            self.gen["sentiment"] = {**GENERATION.__dict__,
+                                     **config["sentiment"].get("generation",
+                                                               detox.get("generation", {}))}
+        self.tasks = [t for t in TASKS if t in self.sections]
 
-def model_entries(models: list[Any], where: str = "models") -> dict[str, str]:
-    """``models`` list of a config -> {run name: source}; run names unique and safe."""
-    out: dict[str, str] = {}
-    for i, entry in enumerate(models):
-        at = f"{where}[{i}]"
-        if isinstance(entry, dict):
-            name = check_name(entry.get("name"), f"{at}.name")
-            source = check_source(entry.get("path"), f"{at}.path")
-        else:
-            source = check_source(entry, at)
-            name = check_name(run_name(source), f"{at} (its run name)")
-        if name in out:
-            raise ConfigError(f"{at}: run name {name!r} is used twice ({out[name]!r} and "
-                              f"{source!r}); give one an explicit {{name: ..., path: ...}}")
-        out[name] = source
-    return out
+    # ------------------------------------------------------------------ settings
+    def methods(self, task: str) -> dict[str, dict]:
+        return self.sections[task]["methods"] if task in self.sections else {}
 
+    def override(self, model: str, key: str, default: Any, task: str = "detox") -> Any:
+        """``model_overrides.<model>[.sentiment].<key>``, else ``default``."""
+        o = self.config["model_overrides"].get(model, {})
+        return (o if task == "detox" else o.get("sentiment", {})).get(key, default)
 
-def _numbers(obj: Any, path: str) -> Iterator[tuple[str, float]]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _numbers(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            yield from _numbers(v, f"{path}[{i}]")
-    elif isinstance(obj, float):
-        yield path, obj
+    def method_models(self, task: str, method: str) -> list[str]:
+        """Backbones a method runs on: its ``models`` (kept to this run's), else all."""
+        return [m for m in self.methods(task)[method].get("models", self.models)
+                if m in self.models]
 
+    def methods_of(self, task: str, model: str) -> list[str]:
+        return [m for m in self.methods(task) if model in self.method_models(task, m)]
 
-def check_finite(cfg: Any) -> None:
-    """Refuse NaN and infinite numbers anywhere (JSON Schema's bounds let NaN through)."""
-    for path, v in _numbers(cfg, ""):
-        if not math.isfinite(v):
-            raise ConfigError(f"invalid config at {path}: {v} is not a finite number")
+    @staticmethod
+    def own_setting(entry: dict, key: str, model: str) -> Any:
+        """A method entry's own ``key`` for ``model`` (one number, or model -> number)."""
+        own = entry.get(key)
+        return own.get(model) if isinstance(own, dict) else own
 
+    def n_prompts(self, task: str, model: str, method: str, unit: str = "") -> int:
+        """Prompts per set (detox) or per prompt type (sentiment): the method's own number, else
+        the model's override (detox: a number or prompt set -> number), else the study's."""
+        own = self.own_setting(self.methods(task)[method], "n_prompts", model)
+        if own is not None:
+            return own
+        base = self.sections[task]["n_prompts"]
+        n = self.override(model, "n_prompts", base, task)
+        return n.get(unit, base) if isinstance(n, dict) else n
 
-def _rename(refs: list[Any], names: dict[str, str]) -> list[Any]:
-    return [names.get(r, r) if isinstance(r, str) else r for r in refs]
+    def strength(self, task: str, model: str, method: str, unit: str = "none") -> float:
+        """Control strength; for sentiment signed by the target (+k positive, -k negative)."""
+        k = self.override(model, "strengths", {}, task).get(
+            method, self.methods(task)[method]["strength"])
+        return k if task == "detox" else {"positive": k, "negative": -k, "none": 0}[unit]
 
+    def batch_size(self, task: str, model: str, method: str) -> int:
+        """The method's, else the model's override, else the study's, else the registry's."""
+        default = self.gen[task].get("batch_size", spec_batch_size(model))
+        return self.methods(task)[method].get(
+            "batch_size", self.override(model, "batch_size", default))
 
-def resolve_config(cfg: dict[str, Any]) -> dict[str, str]:
-    """Check ``cfg`` (schema-valid) for finite numbers and safe names, and rewrite its model
-    references (``models``, methods' and analyses' ``models``, transfer pairs, override keys)
-    from sources to run names, in place. Returns {run name: source}."""
-    check_finite(cfg)
-    sources = model_entries(cfg["models"])
-    by_source = {s: n for n, s in sources.items()} | {n: n for n in sources}
-    cfg["models"] = list(sources)
-    for task in ("detox", "sentiment"):
-        for meth, spec in ((cfg.get(task) or {}).get("methods") or {}).items():
-            check_name(meth, f"{task}.methods")
-            if isinstance(spec, dict) and "models" in spec:
-                spec["models"] = _rename(spec["models"], by_source)
-    for name, sec in (cfg.get("analysis") or {}).items():
-        if isinstance(sec, dict) and "models" in sec:
-            sec["models"] = _rename(sec["models"], by_source)
-        if name == "transfer" and isinstance(sec, dict):
-            sec["pairs"] = [_rename(p, by_source) for p in sec.get("pairs", [])]
-    overrides = cfg.get("model_overrides") or {}
-    for key in list(overrides):
-        new = by_source.get(key, key)
-        check_name(new, "model_overrides")
-        overrides[new] = overrides.pop(key)
-    if cfg.get("judge"):
-        check_source(cfg["judge"], "judge")
-    check_results_dir(cfg.get("results_dir", "results"))
-    return sources
+    def train_params(self, task: str, model: str, method: str) -> dict[str, Any]:
+        """The steer's: the study's ``train.params`` updated by the model's; others': their own."""
+        if method == STEER:
+            return {**self.sections[task]["train"]["params"],
+                    **self.override(model, "train_params", {}, task)}
+        return self.methods(task)[method].get("params", {})
 
+    def model_arg(self, model: str) -> str:
+        return q(self.sources.get(model, model))
 
-def check_results_dir(path: Any) -> str:
-    """A results folder a rule may interpolate into a shell command: safe characters, no '..'."""
-    if not isinstance(path, str) or not SAFE_SOURCE.match(path) or ".." in Path(path).parts:
-        raise ConfigError(f"results_dir: {path!r} must be a folder path of letters, digits and "
-                          ". _ - / ~ + (no '..')")
-    return path
+    # ------------------------------------------------------------------ runs
+    def units(self, task: str, method: str) -> list[str]:
+        """Detox: the prompt sets. Sentiment: the targets (``none`` for strength 0)."""
+        if task == "detox":
+            return list(self.sections["detox"]["prompt_sets"])
+        return ["none"] if self.methods(task)[method]["strength"] == 0 else [
+            "positive", "negative"]
+
+    def run_dir(self, task: str, model: str, method: str, unit: str) -> str:
+        return f"{self.runs_dir}/{task}/{model}/{method}/{unit}"
+
+    def records(self, task: str = "detox", methods: list[str] | None = None) -> list[str]:
+        """Every record of ``task`` (of ``methods``; default every configured method)."""
+        return [f"{self.run_dir(task, m, meth, u)}/record.json"
+                for meth in (self.methods(task) if methods is None else methods)
+                for m in self.method_models(task, meth) for u in self.units(task, meth)]
+
+    def spine_methods(self) -> list[str]:
+        return [m for m in ("original", STEER) if m in self.methods("detox")]
+
+    def artifact_dir(self, task: str, model: str, method: str) -> str | None:
+        """The folder a method's training writes (None: the method does not train)."""
+        cls = method_class(method)
+        if not cls.needs_fit():
+            return None
+        return f"{self.runs_dir}/{task}/{model}/{method}/{cls.artifact_dir}"
+
+    def artifact(self, task: str, model: str, method: str) -> list[str]:
+        """The file that marks a finished training (its ``method.json``), or nothing."""
+        d = self.artifact_dir(task, model, method)
+        return [f"{d}/method.json"] if d else []
+
+    def steer_dir(self, model: str, task: str = "detox") -> str:
+        return f"{self.runs_dir}/{task}/{model}/{STEER}/{method_class(STEER).artifact_dir}"
+
+    def parts(self, task: str, model: str, method: str, unit: str) -> list[str]:
+        """Generation parts of a run: itself, its shards (sharded detox), or its prompt kinds."""
+        if task == "sentiment":
+            return [f"{unit}/{k}" for k in SENTIMENT_TARGETS[unit]]
+        if not self.shard_size:
+            return [unit]
+        n = num_shards(self.n_prompts(task, model, method, unit), self.shard_size)
+        return [f"{unit}/shards/{i}" for i in range(n)]
+
+    def model_ready(self, model: str | None) -> list[str]:
+        """The converted copy of an embedded model (nothing for tiny / hub / folder models)."""
+        return [f"resources/models/{model}/config.json"] if model in EMBEDDED else []
+
+    def priority(self, task: str, model: str, method: str, unit: str) -> float:
+        """Detox order when more jobs are ready than cores: the steer's runs first (they wait
+        for the longest job, its training), then runs with more prompts."""
+        if task != "detox":
+            return 0
+        n = self.n_prompts(task, model, method, unit)
+        return (1 if method == STEER else 0) + min(n, 99_999) / 100_000
+
+    # ------------------------------------------------------------------ resources
+    def model_resource(self, model: str, key: str) -> Any:
+        """``gpu``, ``mem_mb`` or ``runtime`` of a job on ``model``: its override, else the
+        model registry's."""
+        return self.override(model, "resources", {}).get(key, model_resources(model)[key])
+
+    def resources(self, model: str, judged: bool = False, task: str | None = None,
+                  method: str | None = None) -> dict[str, Any]:
+        """A job's resources: its model's (and the judge's, when it scores; the larger), and a
+        method's own ``mem_mb`` where it needs more (generation)."""
+        models = [model] + ([self.judge] if judged and self.judge else [])
+        out = {k: max(self.model_resource(m, k) for m in models)
+               for k in ("gpu", "mem_mb", "runtime")}
+        if method is not None:
+            own = self.own_setting(self.methods(task or "detox")[method], "mem_mb", model)
+            out["mem_mb"] = max(out["mem_mb"], own or 0)
+        return out
+
+    # ------------------------------------------------------------------ commands
+    def train_command(self, task: str, model: str, method: str) -> str:
+        """Training of a method that learns from the task's attribute data."""
+        sec = self.sections[task]["train"]
+        task_flag = "" if task == "detox" else f"--task {task} "
+        sources = f"--sources {' '.join(sec['sources'])} " if task == "detox" else ""
+        return (f"python -m lmsteer train {task_flag}"
+                f"--model {self.model_arg(model)} --method {method} "
+                f"{sources}--per-class {sec['per_class']} "
+                f"{param_flags(self.train_params(task, model, method))} --seed {self.seed} "
+                f"{self.online} --out {self.artifact_dir(task, model, method)}")
+
+    def train_inputs(self, task: str, model: str) -> list[str]:
+        data = self.sections["detox"]["train"]["sources"] if task == "detox" else ["sst5"]
+        return [f"resources/data/{d}" for d in data] + self.model_ready(model)
+
+    def prompts_file(self, task: str, part: str) -> str:
+        if task == "sentiment":
+            return f"resources/data/sentiment-prompts/{part.split('/')[1]}_prompts.jsonl"
+        ds, name = PROMPT_SETS[part.split("/")[0]]
+        return f"resources/data/{ds}/{name}"
+
+    def model_flags(self, model: str) -> str:
+        """``generate``'s model flags: the source, and the run name where it differs."""
+        source = self.sources.get(model, model)
+        return f"--model {q(source)}" + (f" --model-name {model}" if source != model else "")
+
+    def generate_command(self, task: str, model: str, method: str, part: str) -> str:
+        """Generation of one part (a prompt set, one of its shards, or a sentiment kind)."""
+        unit = part.split("/")[0]
+        gen = self.gen[task]
+        art = self.artifact_dir(task, model, method)
+        mparams = param_flags(self.methods(task)[method].get("params", {}))
+        out = f"{self.runs_dir}/{task}/{model}/{method}/{part}"
+        strength = self.strength(task, model, method, unit)
+        pset, strength_flag = ((unit, f"--strength {strength}") if task == "detox" else
+                               (f"sentiment-{part.split('/')[1]}", f"--strength={strength}"))
+        shard = (f"--shard {part.split('/')[2]} --prompts-per-shard {self.shard_size} "
+                 if "/shards/" in part else "")
+        return (f"python -m lmsteer generate {self.model_flags(model)} --method {method} "
+                f"{f'--artifact {art}' if art else ''} {mparams} "
+                f"--prompts {self.prompts_file(task, part)} --prompt-set {pset} "
+                f"--n-prompts {self.n_prompts(task, model, method, unit)} {strength_flag} "
+                f"--samples {gen['samples']} --max-new-tokens {gen['max_new_tokens']} "
+                f"--top-p {gen['top_p']} --batch-size {self.batch_size(task, model, method)} "
+                f"--seed {self.seed} {self.online} {shard}"
+                f"--out {out}/generations.jsonl --info-out {out}/model.json")
+
+    def generate_inputs(self, task: str, model: str, method: str, part: str) -> list[str]:
+        data = (f"resources/data/{part.split('/')[0]}" if task == "detox"
+                else "resources/data/sentiment-prompts")
+        return [data] + self.model_ready(model) + self.artifact(task, model, method)
+
+    def judge_flags(self) -> str:
+        return (f"--judge {q(self.judge)} --judge-dtype {self.config['judge_dtype']}"
+                if self.judge else "")
+
+    def scorers(self, task: str = "detox") -> str:
+        """The task's scorers: toxicity (``scorers``) or sentiment (``sentiment.scorers``)."""
+        return " ".join(self.config["scorers"] if task == "detox"
+                        else self.sections[task]["scorers"])
+
+    def scorer_flags(self, task: str) -> str:
+        opts = self.config.get("scorer_options") or {}
+        return (f"--scorers {self.scorers(task)} "
+                + (f"--scorer-options {q(json.dumps(opts))} " if opts else "")
+                + self.judge_flags())
+
+    def score_inputs(self, task: str, model: str, method: str, unit: str) -> list[str]:
+        """A run's generations and model files (unsharded), the judge and the scorers' data."""
+        base = f"{self.runs_dir}/{task}/{model}/{method}"
+        parts = [unit] if task == "detox" else self.parts(task, model, method, unit)
+        return ([f"{base}/{p}/generations.jsonl" for p in parts]
+                + [f"{base}/{p}/model.json" for p in parts]
+                + (["resources/data/sst5"] if task == "sentiment" else [])
+                + self.model_ready(self.judge))
+
+    def score_command(self, task: str, model: str, method: str, unit: str) -> str:
+        base = f"{self.runs_dir}/{task}/{model}/{method}"
+        parts = [unit] if task == "detox" else self.parts(task, model, method, unit)
+        run = (f"--task detox --prompt-set {unit}" if task == "detox" else "--task sentiment")
+        return (f"python -m lmsteer score --generations "
+                f"{' '.join(f'{base}/{p}/generations.jsonl' for p in parts)} "
+                f"{self.scorer_flags(task)} {run} --model-info {base}/{parts[0]}/model.json "
+                f"--run-config {q(self.run_config(task, model, method, unit))} "
+                f"--seed {self.seed} {self.online} --out-dir {base}/{unit}")
+
+    def shard_dirs(self, model: str, method: str, unit: str) -> list[str]:
+        base = f"{self.runs_dir}/detox/{model}/{method}"
+        return [f"{base}/{p}" for p in self.parts("detox", model, method, unit)]
+
+    def score_shard_command(self, model: str, method: str, part: str) -> str:
+        d = f"{self.runs_dir}/detox/{model}/{method}/{part}"
+        return (f"python -m lmsteer score --generations {d}/generations.jsonl "
+                f"{self.scorer_flags('detox')} --task detox --prompt-set {part.split('/')[0]} "
+                f"--seed {self.seed} {self.online} --scores-only --out-dir {d}")
+
+    def aggregate_command(self, model: str, method: str, unit: str) -> str:
+        return (f"python -m lmsteer aggregate --shards "
+                f"{' '.join(self.shard_dirs(model, method, unit))} --task detox "
+                f"--prompt-set {unit} --run-config {q(self.run_config('detox', model, method, unit))} "
+                f"--seed {self.seed} --out-dir {self.run_dir('detox', model, method, unit)}")
+
+    def run_config(self, task: str, model: str, method: str, unit: str) -> str:
+        """The resolved settings of one run (JSON), stored in its record."""
+        sec = self.sections[task]
+        cfg = {
+            "method": method, "strength": self.strength(task, model, method, unit),
+            "method_params": self.methods(task)[method].get("params", {}),
+            "train": {**sec["train"], "params": self.train_params(task, model, STEER)},
+            "generation": {**self.gen[task], "batch_size": self.batch_size(task, model, method)},
+            "n_prompts": self.n_prompts(task, model, method, unit),
+            "judge": self.judge, "seed": self.seed,
+            "scorers": self.config["scorers"] if task == "detox" else sec["scorers"],
+        }
+        if task == "sentiment":
+            cfg.update(target=unit, prompt_types=list(SENTIMENT_TARGETS[unit]))
+        return json.dumps(cfg, sort_keys=True)
+
+    def train_priority(self, task: str, method: str) -> int:
+        """The steer's detox training first: the spine's longest job, its runs wait for it."""
+        return 2 if (task, method) == ("detox", STEER) else 0
+
+    def prepare_data_command(self, dataset: str) -> str:
+        """Copy (mirror) or download a data set, sha256-checked."""
+        data = self.config["data"]
+        mirror = f"--mirror {q(data['mirror'])}" if data.get("mirror") else ""
+        return (f"python -m lmsteer prepare-data --dataset {dataset} --out resources/data "
+                f"{mirror} {'--allow-download' if data.get('allow_download') else ''}")

@@ -26,6 +26,10 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> None:
         self.register(name)(obj)
 
+    def discard(self, name: str) -> None:
+        """Forget ``name`` (tests that register a method of their own clean up with it)."""
+        self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         if name not in self._items:
             valid = ", ".join(sorted(self._items))

@@ -59,7 +59,7 @@ _PACKAGES = ("torch", "transformers", "numpy", "detoxify", "alt-profanity-check"
 
 
 def package_versions() -> dict[str, str]:
-    from . import __version__
+    from .version import __version__
 
     out = {"lmsteer": __version__}
     for p in _PACKAGES:

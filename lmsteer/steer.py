@@ -252,7 +252,7 @@ class Steer(nn.Module):
     # ---------------------------------------------------------------- save/load
     def save(self, folder: str | Path) -> Path:
         """Write ``steer_config.json`` and ``steer.safetensors`` (atomically) into ``folder``."""
-        from . import __version__
+        from .version import __version__
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {"projector1": self.projector1.detach().cpu().contiguous(),

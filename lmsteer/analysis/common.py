@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..defaults import GENERATION
 from ..evaluate import evaluate
 from ..generate import sample_batch
 from ..io import atomic_path, atomic_write_text, write_json
@@ -45,7 +46,7 @@ class SteerSumHead(nn.Module):
 @torch.no_grad()
 def sample_grid(model: nn.Module, tok: Any, steers: Sequence[Steer], texts: Sequence[str],
                 values: Sequence[torch.Tensor], *, batch_size: int, seed: int,
-                max_new_tokens: int, top_p: float = 0.9, greedy: bool = False,
+                max_new_tokens: int, top_p: float = GENERATION.top_p, greedy: bool = False,
                 desc: str = "sample") -> tuple[list[str], list[int]]:
     """Continue ``texts`` with every steer at its own per-text values (``values[k]``: (N, S_k)).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli_args import finite_float, positive_int, probability
+from ..defaults import GENERATION, TRAINING_DATA
 from ..precision import DTYPES
 from . import cli as C
 
@@ -31,8 +32,8 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
                        help="samples per prompt and cell")
         p.add_argument("--batch-size", type=positive_int, default=100,
                        help="sequences per batch")
-        p.add_argument("--max-new-tokens", type=positive_int, default=20)
-        p.add_argument("--top-p", type=probability, default=0.9)
+        p.add_argument("--max-new-tokens", type=positive_int, default=GENERATION.max_new_tokens)
+        p.add_argument("--top-p", type=probability, default=GENERATION.top_p)
         p.add_argument("--dummy-value", type=finite_float, default=0.0,
                        help="value of the always-on second steer (0: off)")
         p.add_argument("--scorers", nargs="+", default=["jigsaw-bilstm", "profanity-check"])
@@ -42,8 +43,8 @@ def add_analyze(sub: argparse._SubParsersAction) -> None:
 
     def detox_data(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-root", default="resources/data", help="prepared data root")
-        p.add_argument("--sources", nargs="+", default=["davidson", "olid"])
-        p.add_argument("--per-class", type=int, default=2000,
+        p.add_argument("--sources", nargs="+", default=list(TRAINING_DATA.sources))
+        p.add_argument("--per-class", type=positive_int, default=TRAINING_DATA.per_class,
                        help="examples per class of the steer's training set")
 
     p = acts.add_parser("sweep", help="continuous steering: one steer over a range of values, "

@@ -29,14 +29,16 @@ def test_paper_config_dry_run_lists_every_backbone_method_and_analysis():
     for rule, wc in jobs:
         seen.setdefault(rule, set()).add(tuple(sorted(dict(
             kv.split("=", 1) for kv in wc.split(", ")).items())))
-    agg = {(dict(w)["model"], dict(w)["method"]) for w in seen["aggregate_detox"]}
+    agg = {(dict(w)["model"], dict(w)["method"]) for w in seen["aggregate"]}
     assert agg == {(m, meth) for m in models for meth in methods}  # every backbone x method
-    sent = {(dict(w)["model"], dict(w)["method"]) for w in seen["score_sentiment"]}
+    sent = {(dict(w)["model"], dict(w)["method"]) for w in seen["score"]
+            if dict(w)["task"] == "sentiment"}
     assert sent == {(m, meth) for m in models for meth in cfg["sentiment"]["methods"]}
+    assert not {w for w in seen["score"] if dict(w)["task"] == "detox"}  # sharded: aggregate
     # 10,000 prompts in shards of 1,000; PPLM and MuCoLa on 1,000 prompts: one shard
-    shards = {dict(w)["shard"] for w in seen["generate_detox_shard"]}
-    assert shards == {str(i) for i in range(10)}
-    assert len(seen["generate_detox_shard"]) == len(models) * (8 * 10 + 2)
+    detox_gen = [dict(w)["part"] for w in seen["generate"] if dict(w)["task"] == "detox"]
+    assert {p.split("/shards/")[1] for p in detox_gen} == {str(i) for i in range(10)}
+    assert len(detox_gen) == len(models) * (8 * 10 + 2)
     for rule in ("analysis_continuous", "analysis_compositional", "analysis_data_efficiency",
                  "analysis_highlighting", "analysis_probing", "transfer_table", "efficiency"):
         assert rule in seen, rule
@@ -44,22 +46,24 @@ def test_paper_config_dry_run_lists_every_backbone_method_and_analysis():
                                                                 "llama-2-7b"}
     assert "rule analysis_holistic:" in out and "rule table1_detox:" in out
     # resources come from the model registry: a GPU for the paper backbones
-    res = re.search(r"wildcards: model=llama-2-7b, method=lm_steer, pset=\S+, shard=0\n"
+    res = re.search(r"wildcards: task=detox, model=llama-2-7b, method=lm_steer, "
+                    r"part=\S+/shards/0\n"
                     r"(?:    .*\n)*?    resources: ([^\n]*)", out).group(1)
     assert "gpu=1" in res and "mem_mb=48000" in res
     # and the generation batch size (registry: 50 sequences for the 7B models)
     assert re.search(r"--model llama-2-7b --method lm_steer .*--batch-size 50 ", out)
 
 
-def _job_mem(out: str, method: str) -> dict[tuple[str, str], set[int]]:
-    """(rule, model) -> the mem_mb values that ``method``'s jobs request, from a dry run."""
-    mem: dict[tuple[str, str], set[int]] = {}
+def _job_mem(out: str, method: str) -> dict[tuple[str, str, str], set[int]]:
+    """(rule, task, model) -> the mem_mb values that ``method``'s jobs request, from a dry
+    run."""
+    mem: dict[tuple[str, str, str], set[int]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
         rule = re.match(r"(?:local)?rule (\w+):", block)
-        model = re.search(r"wildcards: model=([^,\s]+)", block)
+        run = re.search(r"wildcards: task=(\w+), model=([^,\s]+)", block)
         mb = re.search(r"resources: .*?mem_mb=(\d+)", block)
-        if rule and model and mb and f"method={method}" in block:
-            mem.setdefault((rule.group(1), model.group(1)), set()).add(int(mb.group(1)))
+        if rule and run and mb and f"method={method}" in block:
+            mem.setdefault((rule.group(1), *run.groups()), set()).add(int(mb.group(1)))
     return mem
 
 
@@ -90,10 +94,10 @@ def test_a_methods_prompt_count_and_memory_can_differ_per_model(tmp_path):
     sent = {(m, n) for m, ps, n in runs if ps.startswith("sentiment-")}
     assert sent == {("tiny-gpt2", "3"), ("tiny-llama", str(cfg["sentiment"]["n_prompts"]))}
     mem = _job_mem(r.stdout, "prompting")  # the registry gives the tiny models 2000
-    assert mem[("generate_detox", "tiny-llama")] == {9000}
-    assert mem[("generate_detox", "tiny-gpt2")] == {2000}
-    assert mem[("generate_sentiment", "tiny-gpt2")] == {7000}
-    assert mem[("score_detox", "tiny-llama")] == {2000}  # scoring does not sample: unchanged
+    assert mem[("generate", "detox", "tiny-llama")] == {9000}
+    assert mem[("generate", "detox", "tiny-gpt2")] == {2000}
+    assert mem[("generate", "sentiment", "tiny-gpt2")] == {7000}
+    assert mem[("score", "detox", "tiny-llama")] == {2000}  # scoring does not sample: unchanged
     cfg["detox"]["methods"]["prompting"]["n_prompts"] = {"tiny-llama": 0}
     path.write_text(yaml.safe_dump(cfg))
     bad = subprocess.run([sys.executable, "-m", "lmsteer", "validate-config", "--config",

@@ -49,11 +49,11 @@ def test_spine_target_lists_only_the_spines_jobs(tmp_path):
     out = _dry_run(cfg, tmp_path, "spine")
     jobs = _jobs(out)
     rules = {r for r, _ in jobs}  # (prepare_data and convert_model where resources/ lacks them)
-    assert {"train_detox", "generate_detox", "score_detox", "table1_spine", "spine"} <= rules
-    assert rules <= {"prepare_data", "convert_model", "train_detox", "generate_detox",
-                     "score_detox", "table1_spine", "spine"}, sorted(jobs)
-    assert {m for r, m in jobs if r in ("generate_detox", "score_detox")} == {"original",
-                                                                              "lm_steer"}
+    assert {"train", "generate", "score", "table1_spine", "spine"} <= rules
+    assert rules <= {"prepare_data", "convert_model", "train", "generate", "score",
+                     "table1_spine", "spine"}, sorted(jobs)
+    assert {m for r, m in jobs if r in ("generate", "score")} == {"original", "lm_steer"}
+    assert {m for r, m in jobs if r == "train"} == {"lm_steer"}
     runs = re.findall(r"lmsteer generate --model (\S+) --method (\S+) .*?--prompt-set (\S+)", out)
     assert sorted(runs) == sorted((m, meth, ps) for m in ("tiny-gpt2", "tiny-llama")
                                   for meth in ("original", "lm_steer")
@@ -83,9 +83,7 @@ def test_model_jobs_take_job_threads_and_efficiency_two(tmp_path):
     for n in (1, 3):
         cfg["job_threads"] = n
         got = _threads(_dry_run(cfg, tmp_path, "--cores", "8"))
-        for rule in ("train_detox", "generate_detox", "score_detox", "train_sentiment",
-                     "generate_sentiment", "score_sentiment", "train_detox_method",
-                     "analysis_highlighting"):
+        for rule in ("train", "generate", "score", "analysis_highlighting"):
             assert got.get(rule) == {n}, (rule, sorted(got))
         assert got["efficiency"] == {2}
 
@@ -99,11 +97,11 @@ def test_training_and_steered_runs_are_scheduled_first(tmp_path):
     cfg["model_overrides"] = {"tiny-gpt2": {"n_prompts": {"rtp-challenging": 5}}}
     prio = {}
     for rule, block in _blocks(_dry_run(cfg, tmp_path, "spine", "--forceall")):
-        run = re.search(r"method=(\w+), pset=([\w-]+)", block)
+        run = re.search(r"method=(\w+), (?:part|unit)=([\w-]+)", block)
         p = re.search(r"^\s*priority: ([\d.e-]+)", block, re.M)
         prio[(rule, *(run.groups() if run else ()))] = float(p.group(1)) if p else 0
-    gen = {k[1:]: v for k, v in prio.items() if k[0] == "generate_detox"}
-    assert prio[("prepare_data",)] > prio[("train_detox",)] > max(gen.values())
+    gen = {k[1:]: v for k, v in prio.items() if k[0] == "generate"}
+    assert prio[("prepare_data",)] > prio[("train",)] > max(gen.values())
     assert (gen[("lm_steer", "rtp-challenging")] > gen[("lm_steer", "rtp-nontoxic")]
             > gen[("original", "rtp-challenging")] > gen[("original", "rtp-nontoxic")] > 0)
-    assert all(prio[("score_detox", *k)] == v for k, v in gen.items())
+    assert all(prio[("score", *k)] == v for k, v in gen.items())

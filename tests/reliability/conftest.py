@@ -1,6 +1,7 @@
 """Small on-disk fixtures for the reliability suite: detox data sets, prompts, a CLI runner."""
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -40,6 +41,33 @@ def lmsteer(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 
+OLD = "previous results: must survive a failed run\n"
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """An existing output (generations.jsonl holding ``OLD``) that a failed run must keep."""
+    p = tmp_path / "run" / "generations.jsonl"
+    p.parent.mkdir()
+    p.write_text(OLD)
+    return p
+
+
 @pytest.fixture
 def detox_data(tmp_path: Path) -> Path:
     return write_detox_data(tmp_path / "data")
+
+
+def one_line_error(caplog, argv: list[str], *needles: str) -> str:
+    """``lmsteer argv`` (in process) exits 2 with exactly one ERROR line, on one line, that
+    contains every needle; returns it."""
+    from lmsteer.cli import main
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        rc = main(argv)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert rc == 2 and len(errors) == 1 and "\n" not in errors[0], (rc, errors)
+    for n in needles:
+        assert n in errors[0], (n, errors[0])
+    return errors[0]

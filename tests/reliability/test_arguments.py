@@ -3,7 +3,6 @@ never a traceback later on and never an invalid record; the config schema refuse
 from __future__ import annotations
 
 import copy
-import logging
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from lmsteer.cli import main
 from lmsteer.models import load_model
 from lmsteer.steer import Steer, SteerConfig, output_matrix_sha256
 
-from conftest import ROOT, write_prompts
+from conftest import ROOT, one_line_error, write_prompts
 
 OLD = "previous results: must survive a failed run\n"
 
@@ -63,18 +62,8 @@ def test_analyze_arguments_are_checked_too(capsys, tmp_path, prompts, flag, valu
     assert e.value.code == 2 and flag in capsys.readouterr().err
 
 
-def _one_error(caplog, argv: list[str], *needles: str) -> None:
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        rc = main(argv)
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert rc == 2 and len(errors) == 1 and "\n" not in errors[0], (rc, errors)
-    for n in needles:
-        assert n in errors[0], (n, errors[0])
-
-
 def test_lm_steer_without_artifact_says_what_to_give(caplog, prompts, out):
-    _one_error(caplog, _gen(prompts, out, "--method", "lm_steer", "--strength", "2"),
+    one_line_error(caplog, _gen(prompts, out, "--method", "lm_steer", "--strength", "2"),
                "--artifact")
     assert out.read_text() == OLD
 
@@ -87,7 +76,7 @@ def test_a_steer_with_nan_weights_is_refused(caplog, tmp_path, prompts, out):
     w = load_file(str(folder / "steer.safetensors"))
     w["projector2"][0, 0, 0] = float("nan")
     save_file(w, str(folder / "steer.safetensors"))
-    _one_error(caplog, _gen(prompts, out, "--method", "lm_steer", "--artifact", str(folder),
+    one_line_error(caplog, _gen(prompts, out, "--method", "lm_steer", "--artifact", str(folder),
                             "--strength", "2"), "NaN")
     assert out.read_text() == OLD
 
@@ -101,19 +90,19 @@ def test_score_refuses_rows_without_continuation_and_bad_scorer_options(caplog, 
     (rec / "record.json").write_text(OLD)
     base = ["score", "--scorers", "profanity-check", "--out-dir", str(rec)]
     for bad in ("[1, 2]", "{profanity-check: 3}", "a: [", "{x: 1"):
-        _one_error(caplog, [*base, "--generations", str(gens), "--scorer-options", bad],
+        one_line_error(caplog, [*base, "--generations", str(gens), "--scorer-options", bad],
                    "--scorer-options")
     lines = gens.read_text().splitlines()
     lines[1] = lines[1].replace('"continuation"', '"text"')
     broken = tmp_path / "broken.jsonl"
     broken.write_text("\n".join(lines) + "\n")
-    _one_error(caplog, [*base, "--generations", str(broken)], str(broken), "row 2",
+    one_line_error(caplog, [*base, "--generations", str(broken)], str(broken), "row 2",
                "'continuation'")
     assert (rec / "record.json").read_text() == OLD
 
 
 def test_train_param_nan_is_refused(caplog, tmp_path, detox_data):
-    _one_error(caplog, ["train", "--model", "tiny-gpt2", "--data-root", str(detox_data),
+    one_line_error(caplog, ["train", "--model", "tiny-gpt2", "--data-root", str(detox_data),
                         "--per-class", "4", "--param", "lr=nan", "--cache-dir", "",
                         "--out", str(tmp_path / "steer")], "lr=nan", "finite")
     assert not (tmp_path / "steer").exists()
@@ -136,7 +125,7 @@ def test_config_refuses_nan_and_inf(caplog, tmp_path, where, value):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert ".nan" in path.read_text() or ".inf" in path.read_text()
-    _one_error(caplog, ["validate-config", "--config", str(path)], last)
+    one_line_error(caplog, ["validate-config", "--config", str(path)], last)
 
 
 def test_a_record_never_holds_nan(tmp_path):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -13,31 +12,13 @@ from lmsteer.errors import LMSteerError, TrainingError
 from lmsteer.models import load_model
 from lmsteer.steer import Steer, SteerConfig, output_matrix_sha256
 
-from conftest import lmsteer, write_prompts
-
-OLD = "previous results: must survive a failed run\n"
-
+from conftest import OLD, lmsteer, one_line_error, write_prompts
 
 def _fails(caplog, argv: list[str], *needles: str, keep: Path | None = None) -> None:
     """``lmsteer argv`` exits 2 with one ERROR line containing ``needles``; ``keep`` unchanged."""
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        rc = main(argv)
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert rc == 2, argv
-    assert len(errors) == 1 and "\n" not in errors[0], errors
-    for n in needles:
-        assert n in errors[0], (n, errors[0])
+    one_line_error(caplog, argv, *needles)
     if keep is not None:
         assert keep.read_text() == OLD
-
-
-@pytest.fixture
-def out(tmp_path: Path) -> Path:
-    p = tmp_path / "out" / "generations.jsonl"
-    p.parent.mkdir()
-    p.write_text(OLD)
-    return p
 
 
 @pytest.fixture
@@ -182,16 +163,15 @@ def test_cli_error_is_one_line_on_stderr_without_traceback(tmp_path, prompts):
     assert not (tmp_path / "x.jsonl").exists()
 
 
-def test_config_with_a_wrong_train_flag_or_method_names_it(caplog, tmp_path):
+def test_config_with_a_train_flag_or_a_wrong_method_names_it(caplog, tmp_path):
     import yaml
 
     cfg = yaml.safe_load((Path(__file__).parents[2] / "config" / "ci.yaml").read_text())
-    cfg["detox"]["methods"]["dapt"]["train"] = False
+    cfg["detox"]["methods"]["dapt"]["train"] = True  # whether a method trains is its class's
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    _fails(caplog, ["validate-config", "--config", str(bad)], "detox.methods.dapt",
-           "train: true")
-    cfg["detox"]["methods"]["dapt"]["train"] = True
+    _fails(caplog, ["validate-config", "--config", str(bad)], "detox.methods.dapt", "'train'")
+    del cfg["detox"]["methods"]["dapt"]["train"]
     cfg["detox"]["methods"]["pplm2"] = {"strength": 1}
     bad.write_text(yaml.safe_dump(cfg))
     _fails(caplog, ["validate-config", "--config", str(bad)], "pplm2", "mucola")

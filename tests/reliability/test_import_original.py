@@ -3,7 +3,6 @@ whose logits equal the authors' formula; anything unsafe or unsupported is refus
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from lmsteer.cli import main
 from lmsteer.models import load_model
 from lmsteer.steer import Steer
 
-from conftest import write_prompts
+from conftest import one_line_error, write_prompts
 
 D_RANK = 4
 
@@ -91,15 +90,6 @@ def test_the_trained_steer_comes_first_whatever_its_index(tmp_path, tiny):
     assert torch.equal(steer.projector1[0], p1[1]) and torch.equal(steer.projector2[1], p2[0])
 
 
-def _error(caplog, argv: list[str]) -> str:
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        rc = main(argv)
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert rc == 2 and len(errors) == 1, errors
-    return errors[0]
-
-
 class _Evil:
     def __reduce__(self):
         return (os.system, ("touch PWNED_BY_CHECKPOINT",))
@@ -110,7 +100,7 @@ def test_a_checkpoint_with_other_classes_is_refused_and_runs_nothing(caplog, tmp
     monkeypatch.chdir(tmp_path)
     torch.save([argparse.Namespace(adaptor_class="multiply"), {"projector1": _Evil()}, 1],
                tmp_path / "evil.pt")
-    msg = _error(caplog, ["import-original", str(tmp_path / "evil.pt"), "--out",
+    msg = one_line_error(caplog, ["import-original", str(tmp_path / "evil.pt"), "--out",
                           str(tmp_path / "s")])
     assert "loads safely" in msg
     assert not (tmp_path / "PWNED_BY_CHECKPOINT").exists() and not (tmp_path / "s").exists()
@@ -121,18 +111,18 @@ def test_add_and_offset_adaptors_are_named_as_unsupported(caplog, tmp_path, adap
     key = {"add": "add_vec", "offset": "offset_vec"}[adaptor]
     torch.save([argparse.Namespace(adaptor_class=adaptor, epsilon=1e-3),
                 {key: nn.Parameter(torch.zeros(2, 8))}, 5], tmp_path / "c.pt")
-    msg = _error(caplog, ["import-original", str(tmp_path / "c.pt"), "--out", str(tmp_path / "s")])
+    msg = one_line_error(caplog, ["import-original", str(tmp_path / "c.pt"), "--out", str(tmp_path / "s")])
     assert f"'{adaptor}' adaptor is not supported" in msg
 
 
 def test_wrong_model_and_existing_steer_are_refused(caplog, tmp_path, tiny):
     model, _ = tiny
     _authors_checkpoint(tmp_path / "ckpt.pt", model.get_output_embeddings().weight.shape[1] + 8)
-    msg = _error(caplog, ["import-original", str(tmp_path / "ckpt.pt"), "--out",
+    msg = one_line_error(caplog, ["import-original", str(tmp_path / "ckpt.pt"), "--out",
                           str(tmp_path / "s"), "--model", "tiny-gpt2"])
     assert "hidden size" in msg and not (tmp_path / "s").exists()
     assert main(["import-original", str(tmp_path / "ckpt.pt"), "--out", str(tmp_path / "s")]) == 0
     before = (tmp_path / "s" / "steer.safetensors").read_bytes()
-    assert "--force" in _error(caplog, ["import-original", str(tmp_path / "ckpt.pt"), "--out",
+    assert "--force" in one_line_error(caplog, ["import-original", str(tmp_path / "ckpt.pt"), "--out",
                                         str(tmp_path / "s")])
     assert (tmp_path / "s" / "steer.safetensors").read_bytes() == before

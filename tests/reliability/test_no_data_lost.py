@@ -3,7 +3,6 @@ and `score` only makes a record of generations that form one run."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -17,29 +16,7 @@ from lmsteer.cli import main
 from lmsteer.errors import DataError, OutputBusyError
 from lmsteer.io import exclusive_outputs, lock_path, write_json, write_jsonl
 
-from conftest import ROOT, lmsteer, write_prompts
-
-OLD = "previous results: must survive a failed run\n"
-
-
-def _fails(caplog, argv: list[str], *needles: str) -> str:
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        rc = main(argv)
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert rc == 2 and len(errors) == 1 and "\n" not in errors[0], (rc, errors)
-    for n in needles:
-        assert n in errors[0], (n, errors[0])
-    return errors[0]
-
-
-@pytest.fixture
-def out(tmp_path: Path) -> Path:
-    p = tmp_path / "run" / "generations.jsonl"
-    p.parent.mkdir()
-    p.write_text(OLD)
-    return p
-
+from conftest import OLD, ROOT, lmsteer, one_line_error, write_prompts
 
 def _gen(prompts: Path, out: Path, *extra: str, model: str = "tiny-gpt2") -> list[str]:
     return ["generate", "--model", model, "--prompts", str(prompts), "--samples", "2",
@@ -49,7 +26,7 @@ def _gen(prompts: Path, out: Path, *extra: str, model: str = "tiny-gpt2") -> lis
 def test_an_empty_prompt_file_is_an_error_and_keeps_the_output(caplog, tmp_path, out):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    _fails(caplog, _gen(empty, out), "no prompts")
+    one_line_error(caplog, _gen(empty, out), "no prompts")
     assert out.read_text() == OLD
 
 
@@ -96,7 +73,7 @@ def test_score_out_dir_is_locked_too(caplog, tmp_path, out):
     assert main(_gen(prompts, gens)) == 0
     (out.parent / "record.json").write_text(OLD)
     with exclusive_outputs([out.parent]):
-        _fails(caplog, ["score", "--generations", str(gens), "--scorers", "profanity-check",
+        one_line_error(caplog, ["score", "--generations", str(gens), "--scorers", "profanity-check",
                         "--out-dir", str(out.parent)], "another process")
     assert (out.parent / "record.json").read_text() == OLD
 
@@ -141,12 +118,12 @@ def test_score_refuses_generations_that_are_not_one_run(caplog, tmp_path, two_ru
     rec = tmp_path / "rec"
     rec.mkdir()
     (rec / "record.json").write_text(OLD)
-    _fails(caplog, _score([s0, s0], rec), str(s0), "given twice")
+    one_line_error(caplog, _score([s0, s0], rec), str(s0), "given twice")
     doubled = tmp_path / "doubled.jsonl"
     doubled.write_text(s0.read_text() * 2)
-    _fails(caplog, _score([doubled], rec), str(doubled), "duplicated rows")
-    _fails(caplog, _score([s0, s1], rec), str(s1), "another run", "'seed': 1")
-    _fails(caplog, _score([s0, llama], rec), str(llama), "another run", "tiny-llama")
+    one_line_error(caplog, _score([doubled], rec), str(doubled), "duplicated rows")
+    one_line_error(caplog, _score([s0, s1], rec), str(s1), "another run", "'seed': 1")
+    one_line_error(caplog, _score([s0, llama], rec), str(llama), "another run", "tiny-llama")
     assert (rec / "record.json").read_text() == OLD
     assert main(_score([s0], rec)) == 0  # one run scores
     record = json.loads((rec / "record.json").read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmsteer.plan import model_entries
+from lmsteer.names import model_entries
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def test_a_local_folder_plans_under_its_folder_name(tmp_path, own_model):
     r = _snakemake("spine", "-n", "--forceall", "--configfile", str(cfg))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     runs = f"{tmp_path}/results/runs/detox/my-tiny-gpt2"
-    assert f"{runs}/lm_steer/steer/steer.safetensors" in r.stdout
+    assert f"{runs}/lm_steer/steer/method.json" in r.stdout
     assert f"{runs}/original/rtp-nontoxic/record.json" in r.stdout
     assert f"--model {own_model} --model-name my-tiny-gpt2 " in r.stdout
     assert "MissingInputException" not in r.stdout + r.stderr
@@ -78,7 +78,7 @@ def test_a_local_folder_plans_under_its_folder_name(tmp_path, own_model):
     cfg = _config(tmp_path, own_model, {"name": "mine", "path": str(own_model)})
     r = _snakemake("spine", "-n", "--forceall", "--configfile", str(cfg))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert f"{tmp_path}/results/runs/detox/mine/lm_steer/steer/steer.safetensors" in r.stdout
+    assert f"{tmp_path}/results/runs/detox/mine/lm_steer/steer/method.json" in r.stdout
     assert f"--model {own_model} --model-name mine" in r.stdout
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lmsteer.errors import ConfigError
-from lmsteer.plan import resolve_config
+from lmsteer.names import resolve_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())

@@ -5,8 +5,7 @@ rule prepare_data:
     output:
         directory("resources/data/{dataset}"),
     params:
-        mirror=f"--mirror {shlex_quote(config['data']['mirror'])}" if config.get("data", {}).get("mirror") else "",
-        download="--allow-download" if config.get("data", {}).get("allow_download") else "",
+        cmd=lambda w: PLAN.prepare_data_command(w.dataset),
     conda:
         "../../envs/lmsteer.yaml"
     log:
@@ -15,8 +14,7 @@ rule prepare_data:
         f"{R}/benchmarks/prepare_data/{{dataset}}.tsv"
     priority: 3  # seconds each, and every training and generation job waits for its data
     shell:
-        "python -m lmsteer prepare-data --dataset {wildcards.dataset} --out resources/data "
-        "{params.mirror} {params.download} > {log} 2>&1"
+        "{params.cmd} > {log} 2>&1"
 
 
 rule convert_model:

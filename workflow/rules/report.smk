@@ -7,7 +7,7 @@ localrules:
 
 rule table1_detox:
     input:
-        all_records(),
+        PLAN.records("detox"),
     output:
         md=report(f"{R}/tables/table1_detox.md", caption="../report/table1_detox.rst",
                   category="Tables"),
@@ -32,7 +32,7 @@ localrules:
 rule table1_spine:
     """Table 1 of the spine alone (original vs. LM-Steer): `snakemake spine` runs only its jobs."""
     input:
-        spine_records(),
+        PLAN.records("detox", PLAN.spine_methods()),
     output:
         md=f"{R}/tables/table1_spine.md",
         csv=f"{R}/tables/table1_spine.csv",
@@ -45,7 +45,7 @@ rule table1_spine:
     benchmark:
         f"{R}/benchmarks/table1_spine/all.tsv"
     params:
-        title=shlex_quote("Table 1, spine: original vs. LM-Steer"),
+        title="'Table 1, spine: original vs. LM-Steer'",
     shell:
         "python -m lmsteer table --records {input} --task detox --title {params.title} "
         "--out-md {output.md} --out-csv {output.csv} --figure {output.fig} > {log} 2>&1"
@@ -57,9 +57,9 @@ localrules:
 
 rule leaderboard:
     input:
-        all_records(),
-        sentiment_records(),
-        eff=efficiency_files(),
+        PLAN.records("detox"),
+        PLAN.records("sentiment"),
+        eff=PLAN.efficiency_files(),
     output:
         md=f"{R}/leaderboard.md",
         csv=f"{R}/leaderboard.csv",
@@ -79,15 +79,11 @@ rule leaderboard:
 rule efficiency:
     """Every detox method's generation time against the plain LM, side by side in one process."""
     input:
-        artifacts=lambda w: [artifact_of(w.model, m) for m in detox_methods_of(w.model)
-                             if artifact_of(w.model, m)],
-        model=lambda w: model_ready(w.model),
-        prompts="resources/data/rtp-challenging",  # its prompts, whatever prompt_sets says
+        per_model(PLAN.efficiency_inputs),
     output:
         f"{R}/bench/methods-{{model}}.json",
     params:
-        src=src(),
-        flags=efficiency_flags,
+        cmd=lambda w, output: PLAN.efficiency_command(w.model, output[0]),
     conda:
         "../../envs/lmsteer.yaml"
     log:
@@ -96,9 +92,33 @@ rule efficiency:
         f"{R}/benchmarks/efficiency/{{model}}.tsv"
     threads: 2  # a timing: two threads as every committed efficiency JSON, whatever job_threads
     resources:
-        gpu=res("gpu"),
-        mem_mb=lambda w: 4 * model_res(w.model, "mem_mb"),  # every method's models at once (8 GB on SmolLM2)
-        runtime=res("runtime"),
+        gpu=lambda w: PLAN.resources(w.model)["gpu"],
+        mem_mb=lambda w: 4 * PLAN.resources(w.model)["mem_mb"],  # every method's models at once
+        runtime=lambda w: PLAN.resources(w.model)["runtime"],
     shell:
-        "python bench/bench_methods.py --model {params.src} {params.flags} "
-        f"{'--offline' if not ONLINE else '--no-offline'} --out {{output}} > {{log}} 2>&1"
+        "{params.cmd} > {log} 2>&1"
+
+
+localrules:
+    table2_sentiment,
+
+
+rule table2_sentiment:
+    input:
+        PLAN.records("sentiment"),
+    output:
+        md=report(f"{R}/tables/table2_sentiment.md", caption="../report/table2_sentiment.rst",
+                  category="Tables"),
+        csv=f"{R}/tables/table2_sentiment.csv",
+        fig=report(f"{R}/figures/table2_sentiment.png", caption="../report/figure_sentiment.rst",
+                   category="Figures"),
+    conda:
+        "../../envs/lmsteer.yaml"
+    log:
+        f"{R}/logs/table2_sentiment.log",
+    benchmark:
+        f"{R}/benchmarks/table2_sentiment/all.tsv"
+    shell:
+        f"python -m lmsteer table --records {RUNS}/sentiment --task sentiment "
+        "--title 'Table 2: sentiment control' "
+        "--out-md {output.md} --out-csv {output.csv} --figure {output.fig} > {log} 2>&1"

@@ -1,62 +1,28 @@
-# Train a detoxification steer per backbone (hidden states cached inside the job), and every
-# baseline marked ``train: true`` (its fit() writes its artifacts into trained/).
+# Train every method whose class learns from the attribute data (lmsteer.methods: its fit),
+# for both tasks: LM-Steer's steer (hidden states cached inside the job) and the comparison
+# methods' fits. Each writes its artifacts and a method.json last into its artifact folder.
 
 
-rule train_detox:
+rule train:
     input:
-        data=expand("resources/data/{d}", d=DETOX["train"]["sources"]),
-        model=lambda w: model_ready(w.model),
+        lambda w: PLAN.train_inputs(w.task, w.model),
     output:
-        steer=f"{RUNS}/detox/{{model}}/lm_steer/steer/steer.safetensors",
-        log_json=f"{RUNS}/detox/{{model}}/lm_steer/steer/train_log.json",
-    params:
-        src=src(),
-        out=lambda w, output: os.path.dirname(output.steer),
-        sources=" ".join(DETOX["train"]["sources"]),
-        per_class=DETOX["train"]["per_class"],
-        extra=train_params,
-    conda:
-        "../../envs/lmsteer.yaml"
-    log:
-        f"{R}/logs/train/{{model}}.log",
-    benchmark:
-        f"{R}/benchmarks/train/{{model}}.tsv"
-    threads: JOB_THREADS
-    # the longest job of the spine, and its steered runs wait for it: started as soon as its
-    # inputs exist, the original LM's jobs run beside it instead of before it (run_priority)
-    priority: 2
-    resources:
-        **job_resources(),
-    shell:
-        "python -m lmsteer train --model {params.src} --method lm_steer "
-        "--sources {params.sources} --per-class {params.per_class} {params.extra} "
-        f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
-
-
-rule train_detox_method:
-    input:
-        data=expand("resources/data/{d}", d=DETOX["train"]["sources"]),
-        model=lambda w: model_ready(w.model),
-    output:
-        f"{RUNS}/detox/{{model}}/{{method}}/trained/method.json",
+        f"{RUNS}/{{task}}/{{model}}/{{method}}/{{artdir}}/method.json",
     wildcard_constraints:
-        method="(?!lm_steer$)[A-Za-z0-9_]+",
+        artdir="steer|trained",
     params:
-        src=src(),
-        out=lambda w, output: os.path.dirname(output[0]),
-        sources=" ".join(DETOX["train"]["sources"]),
-        per_class=DETOX["train"]["per_class"],
-        mparams=method_params,
+        cmd=lambda w: PLAN.train_command(w.task, w.model, w.method),
     conda:
         "../../envs/lmsteer.yaml"
     log:
-        f"{R}/logs/train/{{model}}/{{method}}.log",
+        f"{R}/logs/train/{{task}}/{{model}}/{{method}}/{{artdir}}.log",
     benchmark:
-        f"{R}/benchmarks/train/{{model}}/{{method}}.tsv"
+        f"{R}/benchmarks/train/{{task}}/{{model}}/{{method}}/{{artdir}}.tsv"
     threads: JOB_THREADS
+    # the steer's detox training is the spine's longest job and its runs wait for it: started
+    # as soon as its inputs exist, the original LM's jobs run beside it (PLAN.priority)
+    priority: lambda w: PLAN.train_priority(w.task, w.method)
     resources:
-        **job_resources(),
+        **resources(),
     shell:
-        "python -m lmsteer train --model {params.src} --method {wildcards.method} "
-        "--sources {params.sources} --per-class {params.per_class} {params.mparams} "
-        f"--seed {SEED} {ONLINE} --out {{params.out}} > {{log}} 2>&1"
+        "{params.cmd} > {log} 2>&1"
