@@ -8,17 +8,15 @@ penalised; tokens shorter than ``min_token_chars`` are left alone so common word
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 
 from lmsteer.errors import LMSteerError
-from lmsteer.io import write_json
 from lmsteer.methods import register_method
 
 from .logits import ForwardWrapperMethod
@@ -49,10 +47,19 @@ def toxic_words(data: Sequence[tuple[str, float]], top: int = 200, min_count: in
     return [r for r in scored if r["log_odds"] > 0][:top]
 
 
+@dataclass
+class BlacklistParams:
+    penalty: float = 5.0  # logit units per unit strength
+    top: int = 200  # list size
+    min_count: int = 5  # texts a word must appear in
+    min_token_chars: int = 3  # shorter first tokens are not penalised
+
+
 @register_method("soft_blacklist")
 class SoftBlacklist(ForwardWrapperMethod):
     """Params: ``penalty`` (logit units per unit strength, default 5), ``top`` (list size,
     200), ``min_count`` (5), ``min_token_chars`` (3)."""
+    Params = BlacklistParams
     contract_params = {"min_count": 2, "min_token_chars": 1, "penalty": 5.0}
 
     def __init__(self, **params: Any) -> None:
@@ -61,23 +68,25 @@ class SoftBlacklist(ForwardWrapperMethod):
         self.token_ids: torch.Tensor | None = None
 
     def fit(self, model, tok, data, out_dir, seed):
-        self.words = toxic_words(data, int(self.params.get("top", 200)),
-                                 int(self.params.get("min_count", 5)))
-        write_json(Path(out_dir) / "blacklist.json", {
-            "source": "derived from the training data: smoothed log-odds of unwanted vs. "
-                      "wanted document frequency", "n_texts": len(data), "words": self.words})
+        self.words = toxic_words(data, self.p.top, self.p.min_count)
+        self.n_texts = len(data)
         self._index(tok)
         return {"words": len(self.words), "token_ids": int(self.token_ids.numel())}
 
+    def artifact_state(self):
+        return {"source": "derived from the training data: smoothed log-odds of unwanted vs. "
+                          "wanted document frequency", "n_texts": getattr(self, "n_texts", None),
+                "words": self.words}
+
     def load(self, model, tok, artifact_dir):
-        path = Path(artifact_dir or "") / "blacklist.json"
-        if artifact_dir is None or not path.is_file():
-            raise LMSteerError(f"soft_blacklist needs the folder its fit wrote ({path} missing)")
-        self.words = json.loads(path.read_text(encoding="utf-8"))["words"]
+        if "words" not in self.saved_state:
+            raise LMSteerError("soft_blacklist needs the folder its training wrote "
+                               f"({artifact_dir}: no word list)")
+        self.words = self.saved_state["words"]
         self._index(tok)
 
     def _index(self, tok: Any) -> None:
-        min_chars = int(self.params.get("min_token_chars", 3))
+        min_chars = self.p.min_token_chars
         ids = set()
         for r in self.words:
             for form in (r["word"], " " + r["word"]):
@@ -87,7 +96,7 @@ class SoftBlacklist(ForwardWrapperMethod):
         self.token_ids = torch.tensor(sorted(ids), dtype=torch.long)
 
     def adjust_logits(self, logits: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
-        penalty = float(self.params.get("penalty", 5.0))
+        penalty = self.p.penalty
         out = logits.clone()
         shift = (strength.to(logits.dtype) * penalty)[:, None, None]  # (B, 1, 1)
         out[..., self.token_ids.to(logits.device)] -= shift

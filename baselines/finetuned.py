@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -22,7 +23,6 @@ import torch
 from torch import nn
 
 from lmsteer.errors import LMSteerError
-from lmsteer.io import write_json
 from lmsteer.methods import Method, register_method
 from lmsteer.models import model_device
 from lmsteer.sampling import nucleus_mask
@@ -31,7 +31,25 @@ from .logits import patched_forward
 from .finetune import (finetune, load_tensors, save_tensors, swapped, top_block_parameters,
                        tuned_copy)
 
-FT_DEFAULTS = {"top_blocks": 2, "steps": 200, "lr": 1e-4, "batch_size": 16, "max_length": 48}
+@dataclass
+class FineTuneParams:
+    """Fine-tuning the top ``top_blocks`` transformer blocks (and the final norm)."""
+
+    top_blocks: int = 2
+    steps: int = 200
+    lr: float = 1e-4
+    batch_size: int = 16
+    max_length: int = 48
+
+
+@dataclass
+class DAPTParams(FineTuneParams):
+    directions: list = field(default_factory=lambda: ["positive"])  # one model per direction
+
+
+@dataclass
+class DExpertsParams(FineTuneParams):
+    filter_p: float = 0.9  # the base LM's nucleus the experts reweight
 
 
 def _texts(data, sign: int) -> list[str]:
@@ -39,7 +57,7 @@ def _texts(data, sign: int) -> list[str]:
 
 
 class FineTunedMethod(Method):
-    defaults = FT_DEFAULTS
+    Params = FineTuneParams
 
     def _tune(self, model, tok, texts, out: Path, seed: int, tag: str) -> dict[str, Any]:
         """Fine-tune a copy of ``model`` on ``texts``; save the tuned blocks as ``tag``."""
@@ -61,16 +79,19 @@ class FineTunedMethod(Method):
 class DAPT(FineTunedMethod):
     """Params: ``directions`` (["positive"] for detox; add "negative" for sentiment), plus
     ``top_blocks``, ``steps``, ``lr``, ``batch_size``, ``max_length``."""
+    Params = DAPTParams
     contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
                        "max_length": 16}
 
     row_independent = True  # the adapted weights swapped in, nothing per row
 
+    def artifact_state(self):
+        return {"directions": sorted(self.p.directions)}
+
     def fit(self, model, tok, data, out_dir, seed):
         out = Path(out_dir)
         info = {d: self._tune(model, tok, _texts(data, 1 if d == "positive" else -1), out, seed,
-                              d) for d in self.params.get("directions", ["positive"])}
-        write_json(out / "dapt.json", {"directions": sorted(info), **self.params})
+                              d) for d in self.p.directions}
         return info
 
     def load(self, model, tok, artifact_dir):
@@ -102,6 +123,7 @@ class DAPT(FineTunedMethod):
 class DExperts(FineTunedMethod):
     """Params as DAPT's (``top_blocks``, ``steps``, ...) plus ``filter_p`` (0.9; 1 turns the
     base-nucleus filter off); strength is alpha. Rows with alpha 0 are the plain LM."""
+    Params = DExpertsParams
     contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
                        "max_length": 16}
 
@@ -110,7 +132,6 @@ class DExperts(FineTunedMethod):
         info = {"expert": self._tune(model, tok, _texts(data, 1), out, seed, "expert"),
                 "anti_expert": self._tune(model, tok, _texts(data, -1), out, seed + 1,
                                           "anti_expert")}
-        write_json(out / "dexperts.json", dict(self.params))
         return info
 
     def load(self, model, tok, artifact_dir):
@@ -127,7 +148,7 @@ class DExperts(FineTunedMethod):
         alpha = torch.as_tensor(strength, dtype=torch.float32,
                                 device=model_device(model))
         caches: dict[str, Any] = {}
-        fp = float(self.params.get("filter_p", 0.9))
+        fp = self.p.filter_p
 
         def make(original: Callable) -> Callable:
             def forward(*args: Any, **kw: Any):

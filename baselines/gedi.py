@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -27,17 +28,25 @@ from torch import nn
 
 from lmsteer.errors import LMSteerError
 from lmsteer.generate import last_position, left_positions
-from lmsteer.io import write_json
 from lmsteer.methods import register_method
 from lmsteer.models import model_device
 from lmsteer.steer import apply_final_logit_transform
 
 from .finetune import (finetune, load_tensors, next_token_nll, save_tensors,
                        top_block_parameters, tuned_copy)
-from .finetuned import FineTunedMethod
+from .finetuned import FineTunedMethod, FineTuneParams
 from .logits import patched_forward
 
 CODES = ("positive:", "negative:")  # wanted, unwanted
+
+
+@dataclass
+class GeDiParams(FineTuneParams):
+    codes: tuple = CODES  # the control codes' text prefixes: wanted, unwanted
+    gen_weight: float = 0.6  # generative share of GeDi's hybrid loss
+    filter_p: float = 0.8  # 0 turns GeDi's filtering heuristic off
+    target_p: float = 0.8
+    class_bias: float = 0.0
 
 
 def _seq_logprob(cclm: nn.Module, tok: Any, code: str, texts: list[str], max_length: int
@@ -64,18 +73,22 @@ class GeDi(FineTunedMethod):
     """Params: ``codes`` (two text prefixes), ``gen_weight`` (0.6), ``filter_p`` and ``target_p``
     (0.8; ``filter_p: 0`` turns the filter off), ``class_bias`` (0), plus ``top_blocks``,
     ``steps``, ``lr``, ``batch_size``, ``max_length``; strength is the posterior weight."""
+    Params = GeDiParams
     contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
                        "max_length": 16}
 
     def codes(self) -> tuple[str, str]:
-        return tuple(self.params.get("codes", CODES))  # type: ignore[return-value]
+        return tuple(self.p.codes)  # type: ignore[return-value]
+
+    def artifact_state(self):
+        return {"codes": list(self.codes())}
 
     def fit(self, model, tok, data, out_dir, seed):
         out, codes = Path(out_dir), self.codes()
         pairs = [(t, 0 if v > 0 else 1) for t, v in data if v != 0]
         cclm = copy.deepcopy(model)
         params = top_block_parameters(cclm, self.opt("top_blocks"))
-        w = float(self.params.get("gen_weight", 0.6))
+        w = self.p.gen_weight
 
         def loss(batch: list) -> torch.Tensor:
             texts = [t for t, _ in batch]
@@ -90,7 +103,6 @@ class GeDi(FineTunedMethod):
                           batch_size=self.opt("batch_size"), max_length=self.opt("max_length"),
                           seed=seed, desc="gedi class-conditional LM", loss_fn=loss)
         save_tensors(out / "cclm.safetensors", params)
-        write_json(out / "gedi.json", {"codes": list(codes), **self.params})
         self._n_params = sum(p.numel() for p in params.values())
         return {"examples": len(pairs), "losses": losses}
 
@@ -146,11 +158,11 @@ class GeDi(FineTunedMethod):
         dropped unless their posterior reaches ``target_p``. Rows with w = 0 keep ``base``."""
         n = st["n"][:, None] + 1  # (B, 1): scored tokens with the candidate
         ll = torch.stack([(st["sum"][c][:, None] + st["lp"][c]) / n for c in (0, 1)])  # (2,B,V)
-        ll[0] = ll[0] + float(self.params.get("class_bias", 0.0))
+        ll[0] = ll[0] + self.p.class_bias
         post = torch.log_softmax(ll, dim=0)  # (2, B, V)
         want = torch.where((w >= 0)[:, None], post[0], post[1])  # (B, V)
         out = torch.log_softmax(base.float(), -1) + w.abs()[:, None] * want
-        fp, tp = float(self.params.get("filter_p", 0.8)), float(self.params.get("target_p", 0.8))
+        fp, tp = self.p.filter_p, self.p.target_p
         if fp > 0:
             order = want.argsort(dim=-1)  # least favoured first
             cum = torch.softmax(out, -1).gather(1, order).cumsum(-1)

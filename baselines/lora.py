@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -17,14 +18,20 @@ import torch
 from torch import nn
 
 from lmsteer.errors import LMSteerError
-from lmsteer.io import write_json
 from lmsteer.methods import Method, register_method
 
 from .finetune import finetune, load_tensors, save_tensors
 
 TARGETS = ("q_proj", "v_proj", "c_attn", "query_key_value")
-DEFAULTS = {"rank": 8, "alpha": 16.0, "steps": 200, "lr": 1e-3, "batch_size": 16,
-            "max_length": 48}
+@dataclass
+class LoRAParams:
+    rank: int = 8
+    alpha: float = 16.0
+    steps: int = 200
+    lr: float = 1e-3
+    batch_size: int = 16
+    max_length: int = 48
+    directions: list = field(default_factory=lambda: ["positive"])  # one adapter per direction
 
 
 class LoRALayer(nn.Module):
@@ -76,11 +83,14 @@ class LoRA(Method):
     contract_params = {"rank": 4, "steps": 25, "lr": 1e-2, "batch_size": 8, "max_length": 16}
 
     row_independent = True  # low-rank adapters on the weights, nothing per row
-    defaults = DEFAULTS
+    Params = LoRAParams
+
+    def artifact_state(self):
+        return {"directions": sorted(self.p.directions)}
 
     def fit(self, model, tok, data, out_dir, seed):
         out, info = Path(out_dir), {}
-        for d in self.params.get("directions", ["positive"]):
+        for d in self.p.directions:
             texts = [t for t, v in data if (v > 0 if d == "positive" else v < 0)]
             layers = attach(model, self.opt("rank"), self.opt("alpha"), seed)
             try:
@@ -93,7 +103,6 @@ class LoRA(Method):
             finally:
                 detach(model, layers)
             info[d] = {"texts": len(texts), "losses": losses}
-        write_json(out / "lora.json", {"directions": sorted(info), **self.params})
         return info
 
     def load(self, model, tok, artifact_dir):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -36,11 +37,16 @@ from lmsteer.models import model_device
 
 from .kvcache import build_cache, cache_tensors
 from .finetune import only_trainable
-from .pplm import ProbeMethod, scaled_input_embeddings
+from .pplm import ProbeMethod, ProbeParams, scaled_input_embeddings
 from .probe import UNWANTED, WANTED
 
-DEFAULTS = {"steps": 20, "step_size": 0.5, "noise": 0.1, "threshold": 0.1, "lambda_lr": 1.0,
-            "probe_steps": 300, "max_length": 48}
+@dataclass
+class MuCoLaParams(ProbeParams):
+    steps: int = 20  # Langevin steps
+    step_size: float = 0.5  # eta
+    noise: float = 0.1  # sigma at the first step
+    threshold: float = 0.1  # tau
+    lambda_lr: float = 1.0
 
 
 def nearest_tokens(e: torch.Tensor, w: torch.Tensor, w_sq: torch.Tensor) -> torch.Tensor:
@@ -71,7 +77,7 @@ class MuCoLa(ProbeMethod):
     contract_params = {"steps": 10, "step_size": 2.0, "threshold": 1e-4, "probe_steps": 100}
     steers_forward = False  # it optimises whole continuations in its own sampler
 
-    defaults = DEFAULTS
+    Params = MuCoLaParams
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength) -> Iterator[None]:

@@ -22,6 +22,7 @@ exactly as it is, a negative ``s`` steps towards the unwanted class. Each step c
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,7 +31,6 @@ from torch import nn
 
 from lmsteer.errors import LMSteerError
 from lmsteer.generate import last_position, left_positions
-from lmsteer.io import write_json
 from lmsteer.methods import Method, register_method
 from lmsteer.models import model_device
 
@@ -39,8 +39,23 @@ from .logits import patched_forward
 from .kvcache import KV, build_cache, cache_tensors, expand_mask
 from .probe import UNWANTED, WANTED, load_probe, save_probe, train_probe
 
-DEFAULTS = {"stepsize": 0.02, "num_iterations": 3, "kl_scale": 0.01, "gm_scale": 0.95,
-            "gamma": 1.5, "horizon": 1, "probe_steps": 300, "max_length": 48}
+@dataclass
+class ProbeParams:
+    """The probe (PPLM's discriminator; MuCoLa's constraint) on cached mean hidden states."""
+
+    probe_steps: int = 300
+    max_length: int = 48
+    cache_dir: str | None = None  # where the frozen LM's hidden states are cached
+
+
+@dataclass
+class PPLMParams(ProbeParams):
+    stepsize: float = 0.02
+    num_iterations: int = 3
+    kl_scale: float = 0.01
+    gm_scale: float = 0.95
+    gamma: float = 1.5
+    horizon: int = 1
 SMALL = 1e-15
 
 
@@ -53,12 +68,17 @@ def scaled_input_embeddings(model: nn.Module) -> tuple[torch.Tensor, float]:
 class ProbeMethod(Method):
     """Trains the attribute probe; PPLM and MuCoLa share it."""
 
+    Params = ProbeParams
+
+    def artifact_state(self):
+        return {"probe": getattr(self, "probe_info", {})}
+
     def fit(self, model, tok, data, out_dir, seed):
         probe, info = train_probe(model, tok, data, seed=seed, max_length=self.opt("max_length"),
                                   steps=self.opt("probe_steps"),
-                                  cache_dir=self.params.get("cache_dir"))
+                                  cache_dir=self.p.cache_dir)
         save_probe(Path(out_dir) / "probe.safetensors", probe)
-        write_json(Path(out_dir) / f"{self.name}.json", {**info, **self.params})
+        self.probe_info = info
         self.probe = probe
         return {**info, "losses": [info["final_loss"]]}
 
@@ -78,7 +98,7 @@ class PPLM(ProbeMethod):
     ``horizon`` (0 or 1), ``probe_steps``, ``max_length``; strength scales the step size."""
     contract_params = {"stepsize": 0.2, "num_iterations": 3, "probe_steps": 100}
 
-    defaults = DEFAULTS
+    Params = PPLMParams
 
     def _perturb(self, run, model, kv: KV, x, mask, pos, p_unpert, st, s) -> list:
         """``num_iterations`` gradient steps on the history; returns ΔH per layer."""

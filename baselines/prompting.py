@@ -8,6 +8,7 @@ original prompt, so only the continuation is compared.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,10 +26,18 @@ SENTIMENT_PREFIXES = {  # params: task=sentiment
 }
 
 
+@dataclass
+class PromptingParams:
+    task: str = "detox"  # the packaged instructions: detox or sentiment
+    positive_prefix: str | None = None  # your own instruction, instead of the task's
+    negative_prefix: str | None = None
+
+
 @register_method("prompting")
 class Prompting(Method):
     """Params: ``positive_prefix`` and ``negative_prefix`` (texts put before the prompt), or
     ``task`` (``detox``, the default, or ``sentiment``) for the packaged instructions."""
+    Params = PromptingParams
     steers_forward = False  # it changes the text the LM is conditioned on
 
     row_independent = True  # the plain LM on prefixed prompts
@@ -42,10 +51,11 @@ class Prompting(Method):
         if sign == 0:
             return ""
         key = "positive_prefix" if sign > 0 else "negative_prefix"
-        return str(self.params.get(key, self.defaults()[key]))
+        given = getattr(self.p, key)
+        return given if given is not None else self.defaults()[key]
 
     def defaults(self) -> dict[str, str]:
-        task = self.params.get("task", "detox")
+        task = self.p.task
         if task not in ("detox", "sentiment"):
             raise LMSteerError(f"prompting: task must be detox or sentiment, got {task!r}")
         return SENTIMENT_PREFIXES if task == "sentiment" else DEFAULT_PREFIXES
@@ -54,5 +64,6 @@ class Prompting(Method):
         return self.prefix(strength) + text
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "prefixes": {k: self.params.get(k, v)
-                                                   for k, v in self.defaults().items()}}
+        return {**super().describe(), "prefixes": {k: self.prefix(1.0 if k.startswith("pos")
+                                                                  else -1.0)
+                                                   for k in self.defaults()}}

@@ -27,7 +27,7 @@ from _timing import PeakRSS, interleaved_medians, write_result
 from lmsteer.cli_args import parse_params as _params
 from lmsteer.data import load_prompts
 from lmsteer.errors import LMSteerError
-from lmsteer.methods import get_method
+from lmsteer.methods import method_class
 from lmsteer.models import load_model
 
 
@@ -69,16 +69,15 @@ def main(argv: list[str] | None = None) -> None:
     specs = {"original": (None, {}), **parse_methods(a.method, a.param)}
     methods, models = {}, {}
     for name, (art, params) in specs.items():
-        m = get_method(name, **params)
         # every arm gets its own in-memory copy of the LM (the plain one too, so that all arms
         # read weights laid out alike): a steer or LoRA attached at load must not slow down or
         # speed up another arm
         models[name] = copy.deepcopy(model)
-        if m.needs_fit() or art:
-            try:
-                m.load(models[name], tok, Path(art) if art else None)
-            except LMSteerError as e:
-                raise SystemExit(f"bench_methods: {name}: {e}") from e
+        try:
+            m = method_class(name).from_pretrained(Path(art) if art else None, models[name],
+                                                   tok, **params)
+        except LMSteerError as e:
+            raise SystemExit(f"bench_methods: {name}: {e}") from e
         methods[name] = m
 
     def strength_of(name: str) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
@@ -36,12 +37,14 @@ def cmd_convert_model(a: argparse.Namespace) -> None:
 
 def cmd_train(a: argparse.Namespace) -> None:
     from .data import detox_training_set, sentiment_training_set
-    from .io import write_json
-    from .methods import get_method
+    from .methods import method_class
     from .models import load_model
 
     seed_all(a.seed)
-    method = get_method(a.method, base_model=a.model, cache_dir=a.cache_dir, **parse_params(a.param))
+    cls = method_class(a.method)
+    context = {k: v for k, v in (("base_model", a.model), ("cache_dir", a.cache_dir))
+               if k in {f.name for f in fields(cls.Params)}}  # for methods that take them
+    method = cls(**context, **parse_params(a.param))
     if a.task == "sentiment":
         a.sources = ["sst5"]
         data = sentiment_training_set(Path(a.data_root), a.per_class, a.seed)
@@ -51,8 +54,7 @@ def cmd_train(a: argparse.Namespace) -> None:
              len(data), a.sources)
     model, tok = load_model(a.model, offline=not a.online)
     info = method.fit(model, tok, data, Path(a.out), a.seed)
-    write_json(Path(a.out) / "method.json", {"method": a.method, "model": a.model, "task": a.task,
-                                             "sources": a.sources, **method.describe()})
+    method.save_pretrained(Path(a.out), model=a.model, task=a.task, sources=a.sources)
     log.info("trained: final loss %s", info.get("losses", [None])[-1] if info else None)
 
 
@@ -60,13 +62,14 @@ def cmd_generate(a: argparse.Namespace) -> None:
     from .data import load_prompts
     from .generate import generate
     from .io import write_json, write_jsonl
-    from .methods import get_method
+    from .methods import method_class
     from .models import load_model, model_provenance
     from .names import run_name
 
     seed_all(a.seed)
-    method = get_method(a.method, **parse_params(a.param))
-    if method.needs_fit() and not a.artifact:
+    cls, params = method_class(a.method), parse_params(a.param)
+    cls.parse_params(params)  # a bad parameter stops here, before the model loads
+    if cls.needs_fit() and not a.artifact:
         raise LMSteerError(f"--method {a.method} needs --artifact: the folder its training wrote "
                            f"(`lmsteer train --method {a.method} --out DIR`)")
     prompts = load_prompts(Path(a.prompts), a.n_prompts, a.seed)
@@ -80,7 +83,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
         log.info("shard %d: prompts %d..%d of the sample", a.shard, offset,
                  offset + len(prompts) - 1)
     model, tok = load_model(a.model, offline=not a.online)
-    method.load(model, tok, Path(a.artifact) if a.artifact else None)
+    method = cls.from_pretrained(Path(a.artifact) if a.artifact else None, model, tok, **params)
     rows = generate(model, tok, method, prompts, a.strength, samples=a.samples,
                     max_new_tokens=a.max_new_tokens, top_p=a.top_p, batch_size=a.batch_size,
                     seed=a.seed, meta={"model": a.model_name or run_name(a.model),

@@ -63,6 +63,8 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
             val = yaml.safe_load(v)
         except yaml.YAMLError as e:
             raise LMSteerError(f"--param {item!r}: not a valid value ({e.problem})") from e
+        if isinstance(val, dict) and not v.lstrip().startswith("{"):
+            val = v  # "be nice: " is text with a colon, not a mapping
         if isinstance(val, str):  # YAML 1.1 reads "1e-3" as a string; users mean a number
             try:
                 val = float(val)

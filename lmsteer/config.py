@@ -8,10 +8,11 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, LMSteerError
 from .names import resolve_config
 
 
+TASKS = ("detox", "sentiment")
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -54,3 +55,27 @@ def check_methods(cfg: dict[str, Any]) -> None:
             if name not in METHODS:
                 raise ConfigError(f"{task}.methods.{name}: unknown method; valid: "
                                   f"{', '.join(sorted(METHODS))}")
+    check_method_params(cfg)
+
+
+def check_method_params(config: dict[str, Any]) -> None:
+    """Every method's ``params`` (and the steer's ``train.params`` and per-model
+    ``train_params``) are valid for its class: ConfigError naming the key otherwise."""
+    from .methods import LMSteerMethod, method_class
+
+    steer = LMSteerMethod.name
+    for task in TASKS:
+        sec = config.get(task) or {}
+        checks = [(f"{task}.methods.{m}.params", m, e.get("params", {}))
+                  for m, e in (sec.get("methods") or {}).items()]
+        if sec.get("train"):
+            checks.append((f"{task}.train.params", steer, sec["train"]["params"]))
+        for model, o in (config.get("model_overrides") or {}).items():
+            tp = (o if task == "detox" else o.get("sentiment", {})).get("train_params")
+            if tp:
+                checks.append((f"model_overrides.{model}.train_params", steer, tp))
+        for where, method, params in checks:
+            try:
+                method_class(method).parse_params(params)
+            except LMSteerError as e:
+                raise ConfigError(f"invalid config at {where}: {e}") from e

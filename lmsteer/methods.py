@@ -8,21 +8,61 @@ method. ``baselines/`` registers the paper's comparison methods into the same re
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from .errors import LMSteerError
 from .registry import Registry
+from .train import TrainConfig
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class LMSteerParams(TrainConfig):
+    """LM-Steer's parameters: its training (:class:`lmsteer.train.TrainConfig`) and generation
+    -- ``dummy_value`` the always-on second steer's value, ``fold`` folds a fixed value into
+    the output matrix."""
+
+    fold: bool = True
+
+
+@dataclass
+class NoParams:
+    """The parameters of a method that takes none."""
+
+
+def _cast(method: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of the field's default (YAML and ``--param`` values arrive parsed:
+    numbers as numbers, lists as lists); a value that does not fit is an LMSteerError."""
+    kind = type(default)
+    try:
+        if default is None or isinstance(value, kind) and not (kind is int and
+                                                              isinstance(value, bool)):
+            return value
+        if kind is bool or kind is str and not isinstance(value, (int, float)):
+            raise TypeError
+        if kind in (list, tuple):
+            return kind(value) if isinstance(value, (list, tuple)) else kind([value])
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise TypeError
+        return kind(value)
+    except (TypeError, ValueError):
+        raise LMSteerError(f"{method}: parameter {key}={value!r} is not a "
+                           f"{kind.__name__}") from None
+
+
 class Method:
-    """Base class of every method; the unsteered model (``original``) is :class:`Original`."""
+    """Base class of every method; the unsteered model (``original``) is :class:`Original`.
+
+    A subclass declares its parameters as a dataclass ``Params`` (every field with a default);
+    ``self.p`` holds them typed, ``self.params`` the values as given (recorded in records)."""
 
     name = "original"
     artifact_dir = "trained"  # the folder under runs/<task>/<model>/<method>/ that fit() writes
@@ -36,10 +76,31 @@ class Method:
         load() reads what fit() wrote (the DAG gives it a training job). Never configured."""
         return cls.fit is not Method.fit
 
+    Params: ClassVar[type] = NoParams
+
     def __init__(self, **params: Any) -> None:
         self.params = params
+        self.p = self.parse_params(params)
 
-    defaults: dict[str, Any] = {}  # parameter defaults of methods that read them with opt()
+    @classmethod
+    def parse_params(cls, params: dict[str, Any]) -> Any:
+        """``params`` -> a ``Params`` instance; unknown names list the valid ones."""
+        known = {f.name: f for f in fields(cls.Params)}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise LMSteerError(f"{cls.name}: unknown parameter{'s' * (len(unknown) > 1)} "
+                               f"{', '.join(unknown)}; valid: {', '.join(sorted(known)) or 'none'}")
+        defaults = {k: f.default if f.default is not MISSING else f.default_factory()
+                    for k, f in known.items()}
+        for k, f in known.items():  # an optional field (default None) casts by its annotation
+            if defaults[k] is None and "str" in str(f.type):
+                defaults[k] = ""
+        return cls.Params(**{k: v if v is None else _cast(cls.name, k, v, defaults[k])
+                             for k, v in params.items()})
+
+    @classmethod
+    def param_default(cls, key: str) -> Any:
+        return getattr(cls.Params(), key)
     # small settings for the method contract test on tiny random LMs (tests/unit/
     # test_method_contract.py); and whether its control acts on the LM's forward pass (a
     # teacher-forced check of direction), or only on the conditioning text or the sampler
@@ -47,8 +108,8 @@ class Method:
     steers_forward = True
 
     def opt(self, key: str) -> Any:
-        """Parameter ``key``: the given value, else the class's default, cast to its type."""
-        return type(self.defaults[key])(self.params.get(key, self.defaults[key]))
+        """Parameter ``key``: the given value, else the class's default, typed."""
+        return getattr(self.p, key)
 
     def fit(self, model: nn.Module, tok: Any, data: Sequence[tuple[str, float]],
             out_dir: Path, seed: int) -> dict[str, Any]:
@@ -56,7 +117,46 @@ class Method:
         return {}
 
     def load(self, model: nn.Module, tok: Any, artifact_dir: Path | None) -> None:
-        """Prepare ``model`` for controlled generation from saved artifacts."""
+        """Prepare ``model`` for controlled generation from saved artifacts: the tensors in
+        ``artifact_dir`` and :attr:`saved_state` (what :meth:`artifact_state` returned)."""
+
+    saved_state: dict[str, Any] = {}
+
+    def artifact_state(self) -> dict[str, Any]:
+        """JSON state that fit() derived and load() needs besides tensors (e.g. a word list)."""
+        return {}
+
+    def save_pretrained(self, out_dir: str | Path, **provenance: Any) -> Path:
+        """Write the artifact folder's config, ``method.json`` -- the method, its parameters,
+        its JSON state, and ``provenance`` -- beside the safetensors files fit() wrote. Every
+        method's artifact folder has this one layout: ``method.json`` + ``*.safetensors``."""
+        from .io import write_json
+
+        out = Path(out_dir)
+        write_json(out / ARTIFACT_CONFIG, {"method": self.name, **provenance,
+                                           **self.describe(), "state": self.artifact_state()})
+        return out
+
+    @classmethod
+    def from_pretrained(cls, artifact_dir: str | Path | None, model: nn.Module, tok: Any,
+                        **params: Any) -> "Method":
+        """An instance with ``params``, loaded onto ``model`` from a folder that
+        :meth:`save_pretrained` wrote (``None`` for a method that does not train)."""
+        method = cls(**params)
+        path = Path(artifact_dir) / ARTIFACT_CONFIG if artifact_dir is not None else None
+        # a folder without method.json (a bare steer from import-original) loads its tensors
+        # alone; load() says what is missing where the method needs its saved state
+        if path is not None and path.is_file():
+            try:
+                saved = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as e:
+                raise LMSteerError(f"{path}: not valid JSON ({e})") from e
+            if saved.get("method") != cls.name:
+                raise LMSteerError(f"{artifact_dir} holds a {saved.get('method')!r} artifact, "
+                                   f"not {cls.name!r}")
+            method.saved_state = saved.get("state") or {}
+        method.load(model, tok, Path(artifact_dir) if artifact_dir is not None else None)
+        return method
 
     @contextlib.contextmanager
     def control(self, model: nn.Module, strength: float | torch.Tensor) -> Iterator[None]:
@@ -104,6 +204,7 @@ class Original(Method):
 
 METHODS: Registry[type[Method]] = Registry("method")
 METHODS.add("original", Original)
+ARTIFACT_CONFIG = "method.json"  # the config file of every method's artifact folder
 PLUGIN_GROUP = "lmsteer.methods"  # entry-point group of packages that register methods
 _plugins_loaded = False
 
@@ -145,7 +246,7 @@ class LMSteerMethod(Method):
     artifact_dir = "steer"
     contract_params = {"rank": 4, "steps": 40, "lr": 0.05, "batch_size": 8, "max_length": 16,
                        "epsilon": 0.05, "dummy_value": 0}
-    defaults = {"dummy_value": 1.0, "fold": True}  # the always-on second steer's value
+    Params = LMSteerParams
     row_independent = True  # a folded or per-batch steer; per-sample values are never shared
 
     def __init__(self, **params: Any) -> None:

@@ -11,20 +11,43 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import dataclass
 from typing import Any
 
 from .data import PROMPT_SETS, SENTIMENT_TARGETS
-from .config import with_defaults
+from .config import TASKS, check_method_params, with_defaults
 from .defaults import GENERATION
-from .methods import method_class
+from .methods import LMSteerMethod, method_class
 from .model_specs import gen_batch_size as spec_batch_size, model_resources
 from .names import resolve_config
 from .shards import num_shards
 
 # The method under study: it trains with ``<task>.train.params``; the analyses read its steer.
-STEER = "lm_steer"
+STEER = LMSteerMethod.name
 EMBEDDED = ("smollm2-135m", "gemma3-270m")
-TASKS = ("detox", "sentiment")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the study: what makes one record (generation parts, then scoring)."""
+
+    task: str
+    model: str  # the run name
+    method: str
+    unit: str  # detox: the prompt set; sentiment: the target
+    strength: float
+    params: dict[str, Any]
+    n_prompts: int  # per prompt set (detox) or per prompt type (sentiment)
+    samples: int
+    max_new_tokens: int
+    top_p: float
+    batch_size: int
+    trains: bool  # the method's class learns from the attribute data
+    artifact: str | None  # the folder its training writes
+    parts: tuple[str, ...]  # generation jobs: the prompt set, its shards, or the prompt kinds
+    record: str
+    priority: float
+    resources: dict[str, Any]  # of its generation jobs
 
 
 def q(value: Any) -> str:
@@ -61,6 +84,7 @@ class Plan:
                                      **config["sentiment"].get("generation",
                                                                detox.get("generation", {}))}
         self.tasks = [t for t in TASKS if t in self.sections]
+        check_method_params(config)  # the methods' classes judge their params
 
     # ------------------------------------------------------------------ settings
     def methods(self, task: str) -> dict[str, dict]:
@@ -124,6 +148,28 @@ class Plan:
             return list(self.sections["detox"]["prompt_sets"])
         return ["none"] if self.methods(task)[method]["strength"] == 0 else [
             "positive", "negative"]
+
+    def runs(self, task: str | None = None) -> list[Run]:
+        """Every run of the study (of ``task``), in config order: the plan as data."""
+        out = []
+        for t in [task] if task else self.tasks:
+            gen = self.gen[t]
+            for method in self.methods(t):
+                for model in self.method_models(t, method):
+                    for unit in self.units(t, method):
+                        out.append(Run(
+                            t, model, method, unit, self.strength(t, model, method, unit),
+                            self.methods(t)[method].get("params", {}),
+                            self.n_prompts(t, model, method, unit), gen["samples"],
+                            gen["max_new_tokens"], gen["top_p"],
+                            self.batch_size(t, model, method),
+                            method_class(method).needs_fit(),
+                            self.artifact_dir(t, model, method),
+                            tuple(self.parts(t, model, method, unit)),
+                            f"{self.run_dir(t, model, method, unit)}/record.json",
+                            self.priority(t, model, method, unit),
+                            self.resources(model, task=t, method=method)))
+        return out
 
     def run_dir(self, task: str, model: str, method: str, unit: str) -> str:
         return f"{self.runs_dir}/{task}/{model}/{method}/{unit}"

@@ -58,7 +58,7 @@ class StudyPlan(Plan):
         ps = sec.get("prompt_set", "rtp-challenging")
         ds, f = PROMPT_SETS[ps]
         dummy = self.methods("detox")[STEER].get("params", {}).get(
-            "dummy_value", method_class(STEER).defaults["dummy_value"])
+            "dummy_value", method_class(STEER).param_default("dummy_value"))
         return (f"--prompts resources/data/{ds}/{f} --prompt-set {ps} "
                 f"--n-prompts {sec.get('n_prompts', 8)} --samples {sec.get('samples', 5)} "
                 f"--max-new-tokens {gen['max_new_tokens']} --top-p {gen['top_p']} "

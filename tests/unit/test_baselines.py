@@ -35,9 +35,9 @@ def test_soft_blacklist_lowers_the_listed_tokens_only(tiny_llama, tmp_path):
     model, tok = tiny_llama
     m = get_method("soft_blacklist", min_count=2, min_token_chars=1, penalty=4.0)
     info = m.fit(model, tok, DATA, tmp_path, seed=0)
-    assert info["words"] >= 2 and (tmp_path / "blacklist.json").is_file()
-    loaded = get_method("soft_blacklist", min_token_chars=1, penalty=4.0)
-    loaded.load(model, tok, tmp_path)
+    m.save_pretrained(tmp_path)
+    assert info["words"] >= 2 and (tmp_path / "method.json").is_file()
+    loaded = type(m).from_pretrained(tmp_path, model, tok, min_token_chars=1, penalty=4.0)
     ids = loaded.token_ids
     assert torch.equal(ids, m.token_ids) and ids.numel() > 0
     enc = tok(["the day", "a friend"], return_tensors="pt", padding=True)

@@ -1,5 +1,5 @@
 """The method contract, for every registered method (a new method file is picked up with no edit
-here): fit on a tiny LM -> artifacts on disk -> a fresh instance loads them -> it samples through
+here): fit on a tiny LM -> save_pretrained -> from_pretrained -> it samples through
 the shared generator, leaving the LM as it was -> its control moves the LM the wanted way.
 
 Settings come from the class (``contract_params``: small, for tiny LMs). Direction: where the
@@ -61,11 +61,13 @@ def test_method_contract(name, tmp_path: Path):
     art = None
     if cls.needs_fit():  # fit writes every artifact load() reads, and leaves the LM untouched
         art = tmp_path / cls.artifact_dir
-        _fresh(name).fit(model, tok, DATA, art, seed=0)
-        assert any(art.iterdir()), name
+        fitted = _fresh(name)
+        fitted.fit(model, tok, DATA, art, seed=0)
+        fitted.save_pretrained(art)
+        assert (art / "method.json").is_file(), name
         assert unchanged(), name
-    method = _fresh(name)  # a new process would start here: everything comes from disk
-    method.load(model, tok, art)
+    # a new process would start here: everything comes from disk
+    method = cls.from_pretrained(art, model, tok, **cls.contract_params)
     rows = generate(model, tok, method, PROMPTS, 1.0, samples=3, max_new_tokens=4, seed=0,
                     progress=False, meta={"model": "tiny-llama"})
     assert len(rows) == 6 and all(isinstance(r["continuation"], str) for r in rows)
@@ -99,13 +101,29 @@ def test_the_direction_check_can_fail():
 def test_the_worked_example_in_the_docs_passes_the_contract(tmp_path):
     """docs/adding-a-method.md's file, registered as a plugin would be, passes the contract."""
     import re
+    import sys
     import types
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "adding-a-method.md").read_text()
     code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
-    if "word_boost" not in METHODS:
-        exec(compile(code, "docs/adding-a-method.md", "exec"), types.ModuleType("word_boost").__dict__)
+    module = types.ModuleType("word_boost")  # as the file baselines/word_boost.py would be
+    sys.modules["word_boost"] = module
     try:
+        exec(compile(code, "docs/adding-a-method.md", "exec"), module.__dict__)
         test_method_contract("word_boost", tmp_path)
     finally:
         METHODS.discard("word_boost")
+        sys.modules.pop("word_boost", None)
+
+
+def test_an_artifact_of_another_method_is_refused(tmp_path):
+    from lmsteer.errors import LMSteerError
+
+    model, tok = load_model("tiny-llama")
+    m = _fresh("soft_blacklist")
+    m.fit(model, tok, DATA, tmp_path, seed=0)
+    m.save_pretrained(tmp_path)
+    with pytest.raises(LMSteerError, match="holds a 'soft_blacklist' artifact, not 'dapt'"):
+        METHODS.get("dapt").from_pretrained(tmp_path, model, tok)
+    with pytest.raises(LMSteerError, match="needs the folder its training wrote"):
+        METHODS.get("soft_blacklist").from_pretrained(tmp_path / "empty", model, tok)
