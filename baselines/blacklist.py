@@ -1,10 +1,10 @@
 """Soft-Blacklist: subtract ``strength * penalty`` from the logits of words on a toxic list.
 
-The list is derived from the training data (not from any scorer): words whose smoothed
-log-odds of appearing in unwanted (value < 0) against wanted (value > 0) texts is highest, with
-a minimum count. It is saved in the artifact's ``method.json`` (words, their log-odds and
-counts, how it was made). At generation each word's first token, with and without a leading
-space, is penalised; tokens shorter than ``min_token_chars`` are left alone so common word pieces survive.
+The list is derived from the training data (not from any scorer): words whose smoothed log-odds
+of appearing in unwanted (value < 0) against wanted (value > 0) texts is highest, with a minimum
+count. It is saved in the artifact's ``method.json`` (words, their log-odds and counts, how it
+was made). At generation each word's first token, with and without a leading space, is
+penalised; tokens shorter than ``min_token_chars`` are left alone so common word pieces survive.
 """
 from __future__ import annotations
 
