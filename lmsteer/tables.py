@@ -30,6 +30,30 @@ def _sort_key(rec: dict) -> tuple:
             rec["method"], rec.get("strength", 0))
 
 
+def origin(rec: dict) -> dict[str, str]:
+    """Where a record's numbers came from: the commit (short hash) and the machine class (records
+    made before 2026-12-04 do not name their machine)."""
+    prov = rec.get("provenance", {})
+    m = prov.get("machine") or {}
+    machine = m.get("cuda") or (f"{m['cpu']}, {m.get('cpu_count', '?')} cores" if m.get("cpu")
+                                else "not recorded")
+    return {"commit": str(prov.get("git_commit") or "unknown")[:7], "machine": machine}
+
+
+def origin_cols(df: pd.DataFrame) -> tuple[str, list[tuple[str, str, str]]]:
+    """(a sentence for the intro, extra columns): one sentence when every row shares its commit
+    and machine, else a ``commit · machine`` column."""
+    if df.empty:
+        return "", []
+    pairs = set(zip(df["commit"], df["machine"]))
+    if len(pairs) == 1:
+        commit, machine = pairs.pop()
+        return f" Every row: commit {commit}, machine {md_escape(machine)}.", []
+    df["origin"] = [f"{c} · {m}" for c, m in zip(df["commit"], df["machine"])]
+    return (" Rows come from different commits or machines (last column): compare with care.",
+            [("origin", "commit · machine", "")])
+
+
 def detox_table(records: Sequence[dict]) -> pd.DataFrame:
     """One row per record x toxicity scorer: Table 1's columns with 95% CIs over prompts."""
     rows = []
@@ -40,7 +64,7 @@ def detox_table(records: Sequence[dict]) -> pd.DataFrame:
             row = {
                 "prompt_set": rec["prompt_set"], "model": rec["backbone"], "method": rec["method"],
                 "strength": rec.get("strength"), "scorer": sc, "prompts": rec["n_prompts"],
-                "samples": rec["samples_per_prompt"], "seed": rec["seed"],
+                "samples": rec["samples_per_prompt"], "seed": rec["seed"], **origin(rec),
             }
             for key, col in (("max_toxicity", "exp_max_toxicity"), ("toxicity_prob", "toxicity_prob"),
                              ("mean_toxicity", "mean_toxicity")):
@@ -140,13 +164,14 @@ def to_markdown(df: pd.DataFrame, title: str) -> str:
              "produced it. Mean over prompts with bootstrap 95% CI in brackets. Toxicity scorer "
              "per row (numbers of different scorers are never mixed); perplexity judge: "
              f"{_judges(df)}. ↓ lower is better, ↑ higher.{fewer_prompts_note(df)}")
+    note, extra = origin_cols(df)
     cols = [("prompt_set", "prompts set", ""), ("model", "model", ""), ("method", "method", ""),
             ("strength", "strength", ""), ("scorer", "scorer", ""),
             ("prompts", "prompts×samples", ""),
             ("exp_max_toxicity", "exp. max toxicity ↓", "ci"),
             ("toxicity_prob", "toxicity prob. ↓", "ci"),
-            ("mean_toxicity", "mean toxicity ↓", "ci"), *_TAIL_COLS]
-    return render_markdown(df, title, intro, cols)
+            ("mean_toxicity", "mean toxicity ↓", "ci"), *_TAIL_COLS, *extra]
+    return render_markdown(df, title, intro + note, cols)
 
 
 def sentiment_target(strength: float | None) -> str:
@@ -180,7 +205,7 @@ def sentiment_table(records: Sequence[dict]) -> pd.DataFrame:
             row = {"target": sentiment_target(rec.get("strength")), "model": rec["backbone"],
                    "method": rec["method"], "strength": rec.get("strength"), "scorer": sc,
                    "prompts": rec["n_prompts"], "samples": rec["samples_per_prompt"],
-                   "seed": rec["seed"],
+                   "seed": rec["seed"], **origin(rec),
                    "sst_accuracy": rec["scorers"].get(sc, {}).get("sst_binary_test_accuracy")}
             for kind in SENTIMENT_KINDS:
                 e = m.get(f"positivity/{sc}/sentiment-{kind}", {})
@@ -204,13 +229,14 @@ def sentiment_markdown(df: pd.DataFrame, title: str) -> str:
              "paper's design does not run that prompt type). Target: sign of the control strength. "
              f"Scorer accuracy on SST binary test: {md_escape(', '.join(accs)) or 'not measured'}. "
              f"ppl (judge: {_judges(df)}) and dist-n over all the row's prompts.")
+    note, extra = origin_cols(df)
     cols = [("target", "target", ""), ("model", "model", ""), ("method", "method", ""),
             ("strength", "strength", ""), ("scorer", "scorer", ""),
             ("prompts", "prompts×samples (all types)", ""),
             ("pos_positive", "% positive: positive prompts", "ci%"),
             ("pos_neutral", "% positive: neutral prompts", "ci%"),
-            ("pos_negative", "% positive: negative prompts", "ci%"), *_TAIL_COLS]
-    return render_markdown(df, title, intro, cols)
+            ("pos_negative", "% positive: negative prompts", "ci%"), *_TAIL_COLS, *extra]
+    return render_markdown(df, title, intro + note, cols)
 
 
 def write_table(df: pd.DataFrame, md_path: Path, csv_path: Path, title: str,

@@ -103,3 +103,23 @@ def test_detox_figure_keys_the_hatch_only_where_a_bar_is_hatched(tmp_path, monke
     detox_figure(recs + [{**_record("pplm", 0.1), "n_prompts": 1}], tmp_path / "b.png")
     assert labels == [["original", "lm_steer"], ["original", "pplm", "lm_steer", "fewer prompts"]]
     assert (tmp_path / "a.png").stat().st_size > 5000
+
+
+def test_rows_name_their_commit_and_machine_or_the_table_says_they_share_one():
+    """Issue 37: a table never mixes machines or commits without saying so."""
+    import pandas as pd
+
+    from lmsteer.tables import origin, origin_cols
+
+    new = {"provenance": {"git_commit": "abcdef123456", "machine": {"cpu": "AMD EPYC",
+                                                                    "cpu_count": 2}}}
+    old = {"provenance": {"git_commit": "0123456789ab"}}  # before records named their machine
+    assert origin(new) == {"commit": "abcdef1", "machine": "AMD EPYC, 2 cores"}
+    assert origin(old) == {"commit": "0123456", "machine": "not recorded"}
+    same = pd.DataFrame([origin(new), origin(new)])
+    note, cols = origin_cols(same)
+    assert cols == [] and "Every row: commit abcdef1, machine AMD EPYC, 2 cores." in note
+    mixed = pd.DataFrame([origin(new), origin(old)])
+    note, cols = origin_cols(mixed)
+    assert cols and list(mixed["origin"]) == ["abcdef1 · AMD EPYC, 2 cores",
+                                              "0123456 · not recorded"]
