@@ -187,6 +187,8 @@ def load_model(name: str, *, cache: Path | None = None, offline: bool = True,
     :func:`lmsteer.precision.resolve_dtype`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if name.startswith("~"):  # a config's "~/models/x" reaches us shell-quoted, unexpanded
+        name = str(Path(name).expanduser())
     if name in MODELS and MODELS.get(name).source == "tiny":
         return _finish(*load_tiny(MODELS.get(name).family, seed), device)
     if name in MODELS and MODELS.get(name).source == "embedded":

@@ -39,6 +39,15 @@ def own_model(tmp_path_factory) -> Path:
     return folder
 
 
+def test_a_home_relative_folder_loads(own_model, monkeypatch):
+    """``~/...`` reaches the CLI shell-quoted (unexpanded): the loader expands it."""
+    from lmsteer.models import load_model
+
+    monkeypatch.setenv("HOME", str(own_model.parent))
+    model, _ = load_model(f"~/{own_model.name}")
+    assert model.config.model_type == "gpt2"
+
+
 def _config(tmp: Path, own_model: Path, entry=None) -> Path:
     cfg = {
         "results_dir": str(tmp / "results"), "models": [entry or str(own_model)], "judge": None,
