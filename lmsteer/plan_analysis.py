@@ -14,6 +14,17 @@ def nums(values: Any) -> str:
     return " ".join(str(v) for v in values)
 
 
+def flags(sec: dict[str, Any], *keys: str) -> str:
+    """``--key v ...`` for the keys a config section sets; the others keep the CLI's defaults
+    (lmsteer/analysis/parser.py: each default lives there alone)."""
+    out = []
+    for k in keys:
+        if k in sec:
+            v = sec[k]
+            out.append(f"--{k.replace('_', '-')} {nums(v) if isinstance(v, list) else v}")
+    return " ".join(out)
+
+
 class StudyPlan(Plan):
     """Everything a config runs: the runs (:class:`Plan`) and the analyses on their steers."""
 
@@ -60,15 +71,14 @@ class StudyPlan(Plan):
         dummy = self.methods("detox")[STEER].get("params", {}).get(
             "dummy_value", method_class(STEER).param_default("dummy_value"))
         return (f"--prompts resources/data/{ds}/{f} --prompt-set {ps} "
-                f"--n-prompts {sec.get('n_prompts', 8)} --samples {sec.get('samples', 5)} "
+                f"{flags(sec, 'n_prompts', 'samples')} "
                 f"--max-new-tokens {gen['max_new_tokens']} --top-p {gen['top_p']} "
                 f"--batch-size {gen.get('batch_size', spec_batch_size(model))} "
                 f"--dummy-value {dummy} --seed {self.seed} {self.online}")
 
     def continuous_command(self, model: str) -> str:
-        values = nums(self.an["continuous"].get("values", range(-5, 6)))
         return (f"python -m lmsteer analyze sweep --model {self.model_arg(model)} "
-                f"--steer {self.steer_dir(model)} --values {values} "
+                f"--steer {self.steer_dir(model)} {flags(self.an['continuous'], 'values')} "
                 f"{self.gen_flags(model, 'continuous')} --scorers {self.scorers()} "
                 f"{self.judge_flags()} --out {self.A}/continuous/{model}")
 
@@ -77,8 +87,7 @@ class StudyPlan(Plan):
         sent = self.sections.get("sentiment", {}).get("scorers") or ["sst-tfidf"]
         return (f"python -m lmsteer analyze compose --model {self.model_arg(model)} "
                 f"--steer {self.steer_dir(model)} --steer2 {self.steer_dir(model, 'sentiment')} "
-                f"--values {nums(sec.get('values', [-4, -2, 0, 2, 4]))} "
-                f"--values2 {nums(sec.get('values2', [-4, -2, 0, 2, 4]))} "
+                f"{flags(sec, 'values', 'values2')} "
                 f"{self.gen_flags(model, 'compositional')} "
                 f"--scorers {' '.join(self.config['scorers'] + self.sections.get('sentiment', {}).get('scorers', []))} "
                 f"--heatmaps mean_toxicity/{self.config['scorers'][0]} positivity/{sent[0]} "
@@ -131,8 +140,7 @@ class StudyPlan(Plan):
         sec, train = self.an["data_efficiency"], self.sections["detox"]["train"]
         params = {**self.train_params("detox", model, STEER), **sec.get("train_params", {})}
         return (f"python -m lmsteer analyze data-size --model {self.model_arg(model)} "
-                f"--sizes {nums(sec.get('sizes', [30, 100, 300, 1000, 4000]))} "
-                f"--seeds {nums(sec.get('seeds', [0]))} "
+                f"{flags(sec, 'sizes', 'seeds')} "
                 f"--strength {self.strength('detox', model, STEER)} {param_flags(params)} "
                 f"{self.gen_flags(model, 'data_efficiency')} "
                 f"--sources {' '.join(train['sources'])} --per-class {train['per_class']} "
