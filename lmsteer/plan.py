@@ -253,7 +253,9 @@ class Plan:
         data = self.sections["detox"]["train"]["sources"] if task == "detox" else ["sst5"]
         return [f"resources/data/{d}" for d in data] + self.model_ready(model)
 
-    def prompts_file(self, task: str, part: str) -> str:
+    @staticmethod
+    def prompts_file(task: str, part: str) -> str:
+        """The prompt file of a generation part (a detox prompt set, or a sentiment kind)."""
         if task == "sentiment":
             return f"resources/data/sentiment-prompts/{part.split('/')[1]}_prompts.jsonl"
         ds, name = PROMPT_SETS[part.split("/")[0]]
@@ -264,13 +266,15 @@ class Plan:
         source = self.sources.get(model, model)
         return f"--model {q(source)}" + (f" --model-name {model}" if source != model else "")
 
-    def generate_command(self, task: str, model: str, method: str, part: str) -> str:
-        """Generation of one part (a prompt set, one of its shards, or a sentiment kind)."""
+    def generate_command(self, task: str, model: str, method: str, part: str,
+                         artifact: str | None = None, out: str | None = None) -> str:
+        """Generation of one part (a prompt set, one of its shards, or a sentiment kind);
+        ``artifact`` and ``out`` replace the run's own (the transfer analysis' steer)."""
         unit = part.split("/")[0]
         gen = self.gen[task]
-        art = self.artifact_dir(task, model, method)
+        art = artifact or self.artifact_dir(task, model, method)
         mparams = param_flags(self.methods(task)[method].get("params", {}))
-        out = f"{self.runs_dir}/{task}/{model}/{method}/{part}"
+        out = out or f"{self.runs_dir}/{task}/{model}/{method}/{part}"
         strength = self.strength(task, model, method, unit)
         pset, strength_flag = ((unit, f"--strength {strength}") if task == "detox" else
                                (f"sentiment-{part.split('/')[1]}", f"--strength={strength}"))
@@ -305,24 +309,29 @@ class Plan:
                 + (f"--scorer-options {q(json.dumps(opts))} " if opts else "")
                 + self.judge_flags())
 
-    def score_inputs(self, task: str, model: str, method: str, unit: str) -> list[str]:
-        """A run's generations and model files (unsharded), the judge and the scorers' data."""
+    def scored_dirs(self, task: str, model: str, method: str, unit: str) -> list[str]:
+        """The generation folders one (unsharded) score job reads: the run's own (detox), or
+        its prompt kinds' (sentiment)."""
         base = f"{self.runs_dir}/{task}/{model}/{method}"
         parts = [unit] if task == "detox" else self.parts(task, model, method, unit)
-        return ([f"{base}/{p}/generations.jsonl" for p in parts]
-                + [f"{base}/{p}/model.json" for p in parts]
+        return [f"{base}/{p}" for p in parts]
+
+    def score_inputs(self, task: str, model: str, method: str, unit: str) -> list[str]:
+        """A run's generations and model files (unsharded), the judge and the scorers' data."""
+        dirs = self.scored_dirs(task, model, method, unit)
+        return ([f"{d}/generations.jsonl" for d in dirs] + [f"{d}/model.json" for d in dirs]
                 + (["resources/data/sst5"] if task == "sentiment" else [])
                 + self.model_ready(self.judge))
 
     def score_command(self, task: str, model: str, method: str, unit: str) -> str:
-        base = f"{self.runs_dir}/{task}/{model}/{method}"
-        parts = [unit] if task == "detox" else self.parts(task, model, method, unit)
+        dirs = self.scored_dirs(task, model, method, unit)
         run = (f"--task detox --prompt-set {unit}" if task == "detox" else "--task sentiment")
         return (f"python -m lmsteer score --generations "
-                f"{' '.join(f'{base}/{p}/generations.jsonl' for p in parts)} "
-                f"{self.scorer_flags(task)} {run} --model-info {base}/{parts[0]}/model.json "
+                f"{' '.join(f'{d}/generations.jsonl' for d in dirs)} "
+                f"{self.scorer_flags(task)} {run} --model-info {dirs[0]}/model.json "
                 f"--run-config {q(self.run_config(task, model, method, unit))} "
-                f"--seed {self.seed} {self.online} --out-dir {base}/{unit}")
+                f"--seed {self.seed} {self.online} "
+                f"--out-dir {self.run_dir(task, model, method, unit)}")
 
     def shard_dirs(self, model: str, method: str, unit: str) -> list[str]:
         base = f"{self.runs_dir}/detox/{model}/{method}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .data import PROMPT_SETS
 from .methods import method_class
 from .model_specs import gen_batch_size as spec_batch_size
 from .plan import STEER, Plan, param_flags
@@ -67,10 +66,9 @@ class StudyPlan(Plan):
         """Prompt and sampling flags of an analysis section (sampling: detox.generation)."""
         sec, gen = self.an[name], self.gen["detox"]
         ps = sec.get("prompt_set", "rtp-challenging")
-        ds, f = PROMPT_SETS[ps]
         dummy = self.methods("detox")[STEER].get("params", {}).get(
             "dummy_value", method_class(STEER).param_default("dummy_value"))
-        return (f"--prompts resources/data/{ds}/{f} --prompt-set {ps} "
+        return (f"--prompts {self.prompts_file('detox', ps)} --prompt-set {ps} "
                 f"{flags(sec, 'n_prompts', 'samples')} "
                 f"--max-new-tokens {gen['max_new_tokens']} --top-p {gen['top_p']} "
                 f"--batch-size {gen.get('batch_size', spec_batch_size(model))} "
@@ -103,17 +101,9 @@ class StudyPlan(Plan):
 
     def transfer_generate_command(self, src: str, tgt: str, pset: str) -> str:
         """The transferred steer on the target LM, with its Table 1 run's prompts and seed."""
-        gen, d = self.gen["detox"], f"{self.transfer_dir(src, tgt)}/{pset}"
-        ds, f = PROMPT_SETS[pset]
-        return (f"python -m lmsteer generate {self.model_flags(tgt)} --method {STEER} "
-                f"--artifact {self.transfer_dir(src, tgt)}/steer "
-                f"{param_flags(self.methods('detox')[STEER].get('params', {}))} "
-                f"--prompts resources/data/{ds}/{f} --prompt-set {pset} "
-                f"--n-prompts {self.n_prompts('detox', tgt, STEER, pset)} "
-                f"--strength {self.strength('detox', tgt, STEER)} --samples {gen['samples']} "
-                f"--max-new-tokens {gen['max_new_tokens']} --top-p {gen['top_p']} "
-                f"--batch-size {self.batch_size('detox', tgt, STEER)} --seed {self.seed} "
-                f"{self.online} --out {d}/generations.jsonl --info-out {d}/model.json")
+        d = self.transfer_dir(src, tgt)
+        return self.generate_command("detox", tgt, STEER, pset, artifact=f"{d}/steer",
+                                     out=f"{d}/{pset}")
 
     def transfer_score_command(self, src: str, tgt: str, pset: str) -> str:
         d = f"{self.transfer_dir(src, tgt)}/{pset}"
@@ -175,8 +165,7 @@ class StudyPlan(Plan):
 
     def efficiency_command(self, model: str, out: str) -> str:
         """Every detox method's generation time against the plain LM, in one process."""
-        ds, f = PROMPT_SETS["rtp-challenging"]
-        flags = [f"--prompts resources/data/{ds}/{f}"]
+        flags = [f"--prompts {self.prompts_file('detox', 'rtp-challenging')}"]
         flags += [f"--{k.replace('_', '-')} {v}"
                   for k, v in sorted(self.config["efficiency"].items())]
         for meth in self.methods_of("detox", model):
