@@ -15,6 +15,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/select.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/analysis.smk"
 
@@ -27,6 +28,7 @@ rule all:
         TABLE2,
         rules.leaderboard.output,
         PLAN.analysis_outputs(),
+        PLAN.tradeoff_outputs(),
 
 
 rule spine:

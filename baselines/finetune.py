@@ -136,13 +136,16 @@ def load_tensors(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @contextlib.contextmanager
-def swapped(model: nn.Module, tensors: dict[str, torch.Tensor]) -> Iterator[None]:
-    """Within the block, ``model``'s named parameters hold ``tensors``; restored on exit."""
+def swapped(model: nn.Module, tensors: dict[str, torch.Tensor],
+            scale: float = 1.0) -> Iterator[None]:
+    """Within the block, ``model``'s named parameters hold ``tensors`` (``scale`` != 1: the
+    base weights moved ``scale`` times the way to them, ``w + scale * (t - w)``); restored on
+    exit."""
     own = dict(model.named_parameters())
     saved = {n: own[n].detach().clone() for n in tensors}
     with torch.no_grad():
         for n, t in tensors.items():
-            own[n].copy_(t)
+            own[n].copy_(t if scale == 1.0 else saved[n] + scale * (t.to(saved[n]) - saved[n]))
     try:
         yield
     finally:

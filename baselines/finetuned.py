@@ -2,7 +2,8 @@
 
 - **DAPT** (domain-adaptive pre-training): continue training the top ``top_blocks`` blocks of
   the LM on the wanted text (non-toxic; or positive / negative for sentiment, one model per
-  direction); any non-zero strength generates with the adapted weights.
+  direction); a strength ``s`` generates with the weights moved ``|s|`` times the way from the
+  LM's to the adapted ones (1: the adapted weights; the knob a strength sweep turns).
 - **DExperts**: an expert fine-tuned on the wanted and an anti-expert on the unwanted text, from
   the same base; at decoding ``logits = base + alpha * (expert - anti-expert)`` with ``alpha`` the
   strength (paper: 2.0 for detox, 3.2 for sentiment; a negative alpha steers the other way),
@@ -105,17 +106,17 @@ class DAPT(FineTunedMethod):
     @contextlib.contextmanager
     def control(self, model, strength):
         s = torch.as_tensor(strength, dtype=torch.float32).flatten()
-        signs = set(torch.sign(s).tolist())
-        if len(signs) > 1:
-            raise LMSteerError("dapt generates with one adapted model per batch: give one sign")
-        sign = signs.pop()
+        if len(set(s.tolist())) > 1:
+            raise LMSteerError("dapt generates with one adapted model per batch: give one "
+                               "strength")
+        sign = float(torch.sign(s[0]))
         if sign == 0:
             yield
             return
         direction = "positive" if sign > 0 else "negative"
         if direction not in self.tensors:
             raise LMSteerError(f"dapt was not trained towards {direction} (params.directions)")
-        with swapped(model, self.tensors[direction]):
+        with swapped(model, self.tensors[direction], abs(float(s[0]))):
             yield
 
 
@@ -123,6 +124,7 @@ class DAPT(FineTunedMethod):
 class DExperts(FineTunedMethod):
     """Params as DAPT's (``top_blocks``, ``steps``, ...) plus ``filter_p`` (0.9; 1 turns the
     base-nucleus filter off); strength is alpha. Rows with alpha 0 are the plain LM."""
+    per_sample_strength = True  # alpha per row
     Params = DExpertsParams
     contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
                        "max_length": 16}

@@ -73,6 +73,7 @@ class GeDi(FineTunedMethod):
     """Params: ``codes`` (two text prefixes), ``gen_weight`` (0.6), ``filter_p`` and ``target_p``
     (0.8; ``filter_p: 0`` turns the filter off), ``class_bias`` (0), plus ``top_blocks``,
     ``steps``, ``lr``, ``batch_size``, ``max_length``; strength is the posterior weight."""
+    per_sample_strength = True  # the posterior weight per row
     Params = GeDiParams
     contract_params = {"top_blocks": 1, "steps": 25, "lr": 1e-2, "batch_size": 8,
                        "max_length": 16}

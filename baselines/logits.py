@@ -33,6 +33,8 @@ def patched_forward(model: nn.Module, make: Callable[[Callable], Callable]) -> I
 class ForwardWrapperMethod(Method):
     """Base: override :meth:`adjust_logits` (and optionally :meth:`before_forward`)."""
 
+    per_sample_strength = True  # adjust_logits gets a (B,) strength
+
     def adjust_logits(self, logits: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
         """logits (B, T, V); strength (B,) -> controlled logits (B, T, V)."""
         return logits

@@ -67,6 +67,7 @@ def scaled_input_embeddings(model: nn.Module) -> tuple[torch.Tensor, float]:
 
 class ProbeMethod(Method):
     """Trains the attribute probe; PPLM and MuCoLa share it."""
+    per_sample_strength = True  # PPLM's step size / MuCoLa's constraint weight per row
 
     Params = ProbeParams
 

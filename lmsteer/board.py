@@ -26,6 +26,7 @@ class Entry:
     is_paper: bool = False
     sources: list[str] = field(default_factory=list)
     prompt_set: str = ""  # the prompts' source (sentiment: the prompt types joined by '+')
+    chosen: str = ""  # how the strength was chosen (lmsteer.tables.strength_choice)
 
 
 def norm_backbone(backbone: str) -> str:
@@ -85,6 +86,8 @@ def row_label(e: Entry) -> list[str]:
         return [e.backbone, f"{e.method}" + (f" ({e.variant})" if e.variant else ""), "paper",
                 "", ""]
     strength = "" if e.strength is None else f"{e.strength:g}"
+    if e.chosen.startswith("validation"):
+        strength += " (val.)"
     design = f"{e.n_prompts} × {e.samples}" if e.n_prompts is not None else ""
     return [e.backbone, e.method, strength, design, ",".join(map(str, e.seeds))]
 

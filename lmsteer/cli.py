@@ -72,6 +72,15 @@ def cmd_generate(a: argparse.Namespace) -> None:
     if cls.needs_fit() and not a.artifact:
         raise LMSteerError(f"--method {a.method} needs --artifact: the folder its training wrote "
                            f"(`lmsteer train --method {a.method} --out DIR`)")
+    strength = a.strength
+    if a.strength_from:
+        from .io import read_json
+        from .selection import chosen_strength
+
+        strength = chosen_strength(read_json(a.strength_from),
+                                   a.model_name or run_name(a.model), a.prompt_set, a.method)
+        log.info("%s at strength %g, chosen on validation prompts (%s)", a.method, strength,
+                 a.strength_from)
     prompts = load_prompts(Path(a.prompts), a.n_prompts, a.seed)
     offset = 0
     if a.shard is not None:
@@ -84,7 +93,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
                  offset + len(prompts) - 1)
     model, tok = load_model(a.model, offline=not a.online)
     method = cls.from_pretrained(Path(a.artifact) if a.artifact else None, model, tok, **params)
-    rows = generate(model, tok, method, prompts, a.strength, samples=a.samples,
+    rows = generate(model, tok, method, prompts, strength, samples=a.samples,
                     max_new_tokens=a.max_new_tokens, top_p=a.top_p, batch_size=a.batch_size,
                     seed=a.seed, meta={"model": a.model_name or run_name(a.model),
                                       "prompt_set": a.prompt_set},
@@ -270,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-prompts", type=positive_int, help="seeded sample of this many prompts")
     s.add_argument("--strength", type=finite_float, default=0.0,
                    help="control strength (steer value)")
+    s.add_argument("--strength-from", metavar="SELECTION_JSON",
+                   help="take the strength `lmsteer select` chose for this model, prompt set "
+                        "and method (replaces --strength)")
     s.add_argument("--samples", type=positive_int, default=GENERATION.samples,
                    help="samples per prompt")
     s.add_argument("--max-new-tokens", type=positive_int, default=GENERATION.max_new_tokens,
@@ -369,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .original import add_import_original
 
     add_import_original(sub)
+
+    from .cli_select import add_parsers
+
+    add_parsers(sub)
 
     s = sub.add_parser("validate-config", help="check a config against the schema")
     s.add_argument("--config", required=True)

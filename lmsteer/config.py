@@ -17,12 +17,17 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.
 
 
 def with_defaults(cfg: dict[str, Any], schema_path: Path = SCHEMA) -> dict[str, Any]:
-    """``cfg`` with the schema's top-level defaults filled in (as Snakemake's validate does),
-    so the defaults live in the schema alone."""
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
-    for key, prop in schema["properties"].items():
-        if "default" in prop:
-            cfg.setdefault(key, copy.deepcopy(prop["default"]))
+    """``cfg`` with the schema's defaults filled in (as Snakemake's validate does): top-level
+    keys, and the keys of the sections ``cfg`` has (e.g. ``detox.selection.ppl_budget``), so
+    the defaults live in the schema alone."""
+    def fill(obj: dict[str, Any], props: dict[str, Any]) -> None:
+        for key, prop in props.items():
+            if "default" in prop:
+                obj.setdefault(key, copy.deepcopy(prop["default"]))
+            if isinstance(obj.get(key), dict) and "properties" in prop:
+                fill(obj[key], prop["properties"])
+
+    fill(cfg, yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))["properties"])
     return cfg
 
 

@@ -131,6 +131,15 @@ def read_text(path: str | Path, hint: str = "") -> str:
         raise DataError(f"{path}:{line}: not valid UTF-8") from e
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file; errors name the file."""
+    from .errors import DataError
+    try:
+        return json.loads(read_text(path))
+    except ValueError as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from e
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
     """One JSON object per non-empty line; errors name the file and line.
 

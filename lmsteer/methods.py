@@ -69,6 +69,9 @@ class Method:
     # model(...) inside control() treats every row on its own (no per-row state, no auxiliary
     # model with a cache of its own), so a prompt's pass may be shared by its samples; opt-in
     row_independent = False
+    # control() takes a (B,) tensor: one strength per sequence of the batch (a strength sweep
+    # then samples its whole grid in the same batches, lmsteer/sweep.py); opt-in
+    per_sample_strength = False
 
     @classmethod
     def needs_fit(cls) -> bool:
@@ -248,6 +251,7 @@ class LMSteerMethod(Method):
                        "epsilon": 0.05, "dummy_value": 0}
     Params = LMSteerParams
     row_independent = True  # a folded or per-batch steer; per-sample values are never shared
+    per_sample_strength = True  # (B, 2) steer values
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

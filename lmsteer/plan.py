@@ -10,7 +10,6 @@ target (``positive``, ``negative``, ``none``) whose generation *parts* are its p
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,8 @@ from .defaults import GENERATION
 from .methods import LMSteerMethod, method_class
 from .model_specs import gen_batch_size as spec_batch_size, model_resources
 from .names import resolve_config
+from .plan_select import SelectionPlan
+from .shell import param_flags, q
 from .shards import num_shards
 
 # The method under study: it trains with ``<task>.train.params``; the analyses read its steer.
@@ -50,17 +51,7 @@ class Run:
     resources: dict[str, Any]  # of its generation jobs
 
 
-def q(value: Any) -> str:
-    """A value as one shell word."""
-    return shlex.quote(str(value))
-
-
-def param_flags(params: dict[str, Any], prefix: str = "") -> str:
-    """{key: value} -> shell-quoted ``--param PREFIXkey=value`` flags, sorted by key."""
-    return " ".join(f"--param {q(f'{prefix}{k}={v}')}" for k, v in sorted(params.items()))
-
-
-class Plan:
+class Plan(SelectionPlan):
     """What a config runs. ``config`` is validated against the schema (defaults filled); model
     references in it are rewritten to run names (:func:`lmsteer.names.resolve_config`)."""
 
@@ -128,7 +119,7 @@ class Plan:
     def batch_size(self, task: str, model: str, method: str) -> int:
         """The method's, else the model's override, else the study's, else the registry's."""
         default = self.gen[task].get("batch_size", spec_batch_size(model))
-        return self.methods(task)[method].get(
+        return self.methods(task).get(method, {}).get(
             "batch_size", self.override(model, "batch_size", default))
 
     def train_params(self, task: str, model: str, method: str) -> dict[str, Any]:
@@ -278,6 +269,8 @@ class Plan:
         strength = self.strength(task, model, method, unit)
         pset, strength_flag = ((unit, f"--strength {strength}") if task == "detox" else
                                (f"sentiment-{part.split('/')[1]}", f"--strength={strength}"))
+        if self.swept(task, model, method):  # the strength chosen on validation prompts
+            strength_flag = f"--strength-from {self.selection_file(model, unit, method)}"
         shard = (f"--shard {part.split('/')[2]} --prompts-per-shard {self.shard_size} "
                  if "/shards/" in part else "")
         return (f"python -m lmsteer generate {self.model_flags(model)} --method {method} "
@@ -292,7 +285,8 @@ class Plan:
     def generate_inputs(self, task: str, model: str, method: str, part: str) -> list[str]:
         data = (f"resources/data/{part.split('/')[0]}" if task == "detox"
                 else "resources/data/sentiment-prompts")
-        return [data] + self.model_ready(model) + self.artifact(task, model, method)
+        return ([data] + self.model_ready(model) + self.artifact(task, model, method)
+                + self.chosen_input(task, model, method, part.split("/")[0]))
 
     def judge_flags(self) -> str:
         return (f"--judge {q(self.judge)} --judge-dtype {self.config['judge_dtype']}"
@@ -352,8 +346,10 @@ class Plan:
     def run_config(self, task: str, model: str, method: str, unit: str) -> str:
         """The resolved settings of one run (JSON), stored in its record."""
         sec = self.sections[task]
+        choice = self.strength_choice(task, model, method)
         cfg = {
-            "method": method, "strength": self.strength(task, model, method, unit),
+            "method": method,
+            "strength": None if choice else self.strength(task, model, method, unit),
             "method_params": self.methods(task)[method].get("params", {}),
             "train": {**sec["train"], "params": self.train_params(task, model, STEER)},
             "generation": {**self.gen[task], "batch_size": self.batch_size(task, model, method)},
@@ -363,6 +359,8 @@ class Plan:
         }
         if task == "sentiment":
             cfg.update(target=unit, prompt_types=list(SENTIMENT_TARGETS[unit]))
+        if choice:
+            cfg["strength_choice"] = choice
         return json.dumps(cfg, sort_keys=True)
 
     def train_priority(self, task: str, method: str) -> int:

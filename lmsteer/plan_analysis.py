@@ -105,6 +105,11 @@ class StudyPlan(Plan):
         return self.generate_command("detox", tgt, STEER, pset, artifact=f"{d}/steer",
                                      out=f"{d}/{pset}")
 
+    def transfer_generate_inputs(self, src: str, tgt: str, pset: str) -> list[str]:
+        """The prompts, the target LM, and the selection its steer's strength comes from."""
+        return ([f"resources/data/{pset}"] + self.model_ready(tgt)
+                + self.chosen_input("detox", tgt, STEER, pset))
+
     def transfer_score_command(self, src: str, tgt: str, pset: str) -> str:
         d = f"{self.transfer_dir(src, tgt)}/{pset}"
         return (f"python -m lmsteer score --generations {d}/generations.jsonl "

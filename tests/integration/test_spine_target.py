@@ -50,9 +50,12 @@ def test_spine_target_lists_only_the_spines_jobs(tmp_path):
     jobs = _jobs(out)
     rules = {r for r, _ in jobs}  # (prepare_data and convert_model where resources/ lacks them)
     assert {"train", "generate", "score", "table1_spine", "spine"} <= rules
-    assert rules <= {"prepare_data", "convert_model", "train", "generate", "score",
-                     "table1_spine", "spine"}, sorted(jobs)
+    assert rules <= {"prepare_data", "convert_model", "train", "generate", "score", "sweep",
+                     "select", "table1_spine", "spine"}, sorted(jobs)
     assert {m for r, m in jobs if r in ("generate", "score")} == {"original", "lm_steer"}
+    # LM-Steer's strength is chosen on validation prompts: its sweep and the original's only
+    assert {m for r, m in jobs if r == "sweep"} == {"original", "lm_steer"}
+    assert {m for r, m in jobs if r == "select"} == {"lm_steer"}
     assert {m for r, m in jobs if r == "train"} == {"lm_steer"}
     runs = re.findall(r"lmsteer generate --model (\S+) --method (\S+) .*?--prompt-set (\S+)", out)
     assert sorted(runs) == sorted((m, meth, ps) for m in ("tiny-gpt2", "tiny-llama")

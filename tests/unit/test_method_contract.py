@@ -44,6 +44,14 @@ def _margin(model, tok, method: Method, strength: float) -> float:
     return sum(out) / len(out)
 
 
+def _last_logits(model, tok, method: Method, strength) -> torch.Tensor:
+    """Next-token logits (2, V) of one prompt twice, under control at ``strength`` (a scalar,
+    or one per row)."""
+    ids = tok(["you are a", "you are a"], return_tensors="pt").input_ids
+    with torch.no_grad(), method.control(model, strength):
+        return model(input_ids=ids).logits[:, -1].float()
+
+
 def test_every_method_is_registered_with_its_name():
     assert {"original", "lm_steer", "prompting", "soft_blacklist", "dapt", "dexperts", "gedi",
             "lora", "pplm", "mucola"} <= set(NAMES)
@@ -78,6 +86,12 @@ def test_method_contract(name, tmp_path: Path):
     if cls.steers_forward:
         plain = _margin(model, tok, get_method("original"), 0.0)
         assert _margin(model, tok, method, 1.0) > plain, name
+        if cls.per_sample_strength:  # a sweep's batch: row i at strength i, as alone
+            mixed = _last_logits(model, tok, method, torch.tensor([0.0, 1.0]))
+            for i, s in enumerate((0.0, 1.0)):
+                alone = _last_logits(model, tok, method, s)[i]
+                assert torch.allclose(mixed[i], alone, atol=1e-4), (name, s)
+            assert not torch.allclose(mixed[0], mixed[1], atol=1e-4), name
     else:
         plain = generate(model, tok, get_method("original"), PROMPTS, 0.0, samples=3,
                          max_new_tokens=4, seed=0, progress=False)

@@ -69,7 +69,7 @@ rule transfer_generate:
     """The transferred steer on the target LM, with the prompts and seed of its Table 1 runs."""
     input:
         rules.transfer_fit.output.steer,
-        lambda w: [f"resources/data/{w.pset}"] + PLAN.model_ready(w.tgt),
+        pair(PLAN.transfer_generate_inputs, "pset"),
     output:
         gens=f"{A}/transfer/{{src}}-to-{{tgt}}/{{pset}}/generations.jsonl",
         info=f"{A}/transfer/{{src}}-to-{{tgt}}/{{pset}}/model.json",
