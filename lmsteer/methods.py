@@ -159,6 +159,8 @@ class Method:
                                    f"not {cls.name!r}")
             method.saved_state = saved.get("state") or {}
         method.load(model, tok, Path(artifact_dir) if artifact_dir is not None else None)
+        if artifact_dir is not None:
+            method.artifact_hash = artifact_sha256(artifact_dir)
         return method
 
     @contextlib.contextmanager
@@ -194,9 +196,14 @@ class Method:
     def num_trainable_parameters(self) -> int:
         return 0
 
+    artifact_hash: str | None = None  # of the folder from_pretrained loaded (artifact_sha256)
+
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params,
-                "trainable_parameters": self.num_trainable_parameters()}
+        out = {"name": self.name, "params": self.params,
+               "trainable_parameters": self.num_trainable_parameters()}
+        if self.artifact_hash:
+            out["artifact_sha256"] = self.artifact_hash
+        return out
 
 
 class Original(Method):
@@ -210,6 +217,20 @@ METHODS.add("original", Original)
 ARTIFACT_CONFIG = "method.json"  # the config file of every method's artifact folder
 PLUGIN_GROUP = "lmsteer.methods"  # entry-point group of packages that register methods
 _plugins_loaded = False
+
+
+def artifact_sha256(folder: str | Path) -> str | None:
+    """sha256 over a trained folder's tensor files (``*.safetensors``, by name and content):
+    which trained weights a record or analysis ran with. None: the folder holds none."""
+    import hashlib
+
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
 
 
 def register_method(name: str):

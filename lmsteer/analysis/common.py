@@ -95,8 +95,15 @@ def score_cells(rows: Sequence[dict], key: str, scorers: Sequence[str],
 
 
 def header(analysis: str, start: str, **fields: Any) -> dict[str, Any]:
-    """The common head of every analysis JSON: what ran, on what, and provenance."""
-    return {"schema_version": 1, "analysis": analysis, **fields, "provenance": provenance(start)}
+    """The common head of every analysis JSON: what ran, on what, and provenance; a steer
+    folder given as a field (``steer``, ...) is named with the hash of its tensors
+    (``<field>_sha256``), which the committed LM-Steer records also carry."""
+    from ..methods import artifact_sha256
+
+    hashes = {f"{k}_sha256": artifact_sha256(v) for k, v in fields.items()
+              if k.startswith("steer") and isinstance(v, str) and Path(v).is_dir()}
+    return {"schema_version": 1, "analysis": analysis, **fields, **hashes,
+            "provenance": provenance(start)}
 
 
 def write_outputs(stem: Path, data: dict, markdown: str | None = None) -> None:

@@ -204,6 +204,9 @@ def test_a_sweep_selects_and_table1_runs_at_the_chosen_strength(tmp_path, monkey
                  "--out-dir", "run"]) == 0
     rec = json.loads(Path("run/record.json").read_text())
     assert rec["strength"] == chosen
+    from lmsteer.methods import artifact_sha256  # the record names the weights it ran with
+
+    assert rec["model"]["method"]["artifact_sha256"] == artifact_sha256(art) is not None
     assert main(["table", "--records", "run", "--task", "detox", "--out-md", "t.md",
                  "--out-csv", "t.csv"]) == 0
     assert "validation (ppl ≤ 100×)" in Path("t.md").read_text()
