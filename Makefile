@@ -32,7 +32,7 @@ STARTED := .snakemake/lmsteer-reproduce-started
 # shell test: this call runs the default config for real (no dry run, no other --configfile)
 DEFAULT_RUN = ! echo " $(ARGS) " | grep -qE -- " (-n|--dry-run|--configfile)"
 COMMITTED := results/tables results/figures results/leaderboard.md results/leaderboard.csv \
-	results/leaderboard.html results/bench/methods-*.json results/analysis
+	results/leaderboard.html results/bench/methods-*.json results/analysis results/selection
 
 reproduce: env
 	@if [ ! -e $(STARTED) ] && $(DEFAULT_RUN); then \
@@ -53,13 +53,14 @@ reproduce: env
 SPINE_STARTED := .snakemake/lmsteer-spine-started
 SPINE_COMMITTED := results/tables/table1_spine.md results/tables/table1_spine.csv \
 	results/figures/table1_spine.png \
-	results/runs/detox/*/{original,lm_steer}/*/{record,model}.json
+	results/runs/detox/*/{original,lm_steer}/*/{record,model}.json \
+	results/selection/detox/*/*/lm_steer.json results/selection/detox/sweeps/*/{original,lm_steer}
 
 spine: env
 	@if [ ! -e $(SPINE_STARTED) ] && [ ! -e $(STARTED) ] && $(DEFAULT_RUN); then \
 		echo "first 'make spine' here: removing the spine's committed records and table so" \
 		     "that the DAG regenerates them (git keeps the committed copies; other results stay)"; \
-		rm -f $(SPINE_COMMITTED); \
+		rm -rf $(SPINE_COMMITTED); \
 		mkdir -p .snakemake && touch $(SPINE_STARTED); \
 	fi
 	$(BIN)/python -m lmsteer validate-config --config config/config.yaml
@@ -75,7 +76,7 @@ test-fast: env
 
 # On a CUDA machine: unit tests on the GPU, folded / unfolded / CPU logits, a 50-step steer
 # training and a generation batch per embedded LM with times and peak GPU memory (a few minutes;
-# README, "GPU users"). LMSTEER_DEVICE=cpu runs the same script on the CPU (CI does, on tiny LMs).
+# docs/guide.md, "GPU users"). LMSTEER_DEVICE=cpu runs the same script on the CPU (CI does, on tiny LMs).
 GPU_DEVICE ?= cuda
 gpu-check: env
 	LMSTEER_DEVICE=$(GPU_DEVICE) PATH=$(abspath $(BIN)):$$PATH $(BIN)/python tools/gpu_check.py \
@@ -105,4 +106,4 @@ bench: env
 		--out results/bench/prefill-smollm2-135m.json
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_judge.py
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/bench_buffers.py
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/report.py --readme README.md
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/report.py --doc docs/performance.md

@@ -3,11 +3,12 @@
 Reads ``results/bench/{generation,sampling,training,scoring,headloss,prefill,judge,buffers}.json`` and
 ``prefill-<model>.json`` (written by the bench_* scripts) and
 ``<results_dir>/benchmarks/<rule>/**/*.tsv`` (one per DAG job, written by Snakemake), writes
-``results/bench/dag.json`` and, with ``--readme``, replaces the text between the
+``results/bench/dag.json`` and, with ``--doc``, replaces the text between the
 ``<!-- bench:targets -->`` / ``<!-- bench:dag -->`` markers and their ``:end`` partners, so
-the README's numbers always come from these files.
+docs/performance.md's numbers always come from these files (the consistency test re-renders
+them from the committed JSON: :func:`render_doc`).
 
-    python bench/report.py [--results results] [--readme README.md]
+    python bench/report.py [--results results] [--doc docs/performance.md]
 """
 from __future__ import annotations
 
@@ -194,14 +195,22 @@ def dag_table(t: dict, top: int = 5) -> str:
 def replace_section(text: str, name: str, body: str) -> str:
     pat = re.compile(rf"(<!-- bench:{name} -->\n)(?:.*?\n)?(<!-- bench:{name}:end -->)", re.S)
     if not pat.search(text):
-        raise SystemExit(f"README has no <!-- bench:{name} --> ... <!-- bench:{name}:end --> markers")
+        raise SystemExit(f"no <!-- bench:{name} --> ... <!-- bench:{name}:end --> markers")
     return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def render_doc(text: str, bench: Path, timing: dict) -> str:
+    """``text`` with both bench sections rendered from ``bench``'s JSON and ``timing``."""
+    dag = dag_table(timing) if timing.get("rules") else "(no DAG benchmark files yet)"
+    return replace_section(replace_section(text, "targets", targets_table(bench)), "dag", dag)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results", help="the DAG's results_dir")
-    ap.add_argument("--readme", help="README to update between the bench markers")
+    ap.add_argument("--doc", "--readme", dest="doc",
+                    help="Markdown file to update between the bench markers "
+                         "(docs/performance.md)")
     a = ap.parse_args()
     bench = Path(a.results) / "bench"
     timing = dag_timing(Path(a.results) / "benchmarks")
@@ -212,10 +221,9 @@ def main() -> None:
     targets = targets_table(bench)
     dag = dag_table(timing) if timing.get("rules") else "(no DAG benchmark files yet)"
     print(targets, dag, sep="\n\n")
-    if a.readme:
-        path = Path(a.readme)
-        text = replace_section(replace_section(path.read_text(), "targets", targets), "dag", dag)
-        path.write_text(text)
+    if a.doc:
+        path = Path(a.doc)
+        path.write_text(render_doc(path.read_text(), bench, timing))
 
 
 if __name__ == "__main__":

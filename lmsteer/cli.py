@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--judge", help="judge LM for conditional perplexity (empty: skip)")
     s.add_argument("--judge-dtype", default="float32", choices=DTYPES,
                    help="precision of the judge LM; auto: bfloat16 where the device computes it "
-                        "natively (CUDA, AVX-512 BF16, AMX), else float32 (README, Speed)")
+                        "natively (CUDA, AVX-512 BF16, AMX), else float32 (docs/performance.md)")
     s.add_argument("--task", default="detox", help="task name for the record")
     s.add_argument("--prompt-set", default="",
                    help="prompt set name for the record (default: those of the generations)")

@@ -103,8 +103,30 @@ def cmd_tradeoff(a: argparse.Namespace) -> None:
              a.out_png)
 
 
+def cmd_docs(a: argparse.Namespace) -> None:
+    from .docs import doc_files, render_files
+
+    files = [Path(f) for f in a.files] if a.files else doc_files(Path("."))
+    changed = render_files(files, Path(a.results), check=a.check)
+    if a.check and changed:
+        raise LMSteerError(f"numbers out of date in {', '.join(map(str, changed))}: run "
+                           "`python -m lmsteer docs`")
+    log.info("%s %d file(s): %s", "checked" if a.check else "rendered", len(files),
+             ", ".join(map(str, changed)) or "no change")
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """The three verbs, on the main parser's subcommands."""
+    """The selection verbs and ``docs``, on the main parser's subcommands."""
+    s = sub.add_parser("docs", help="render the numbers in README.md and docs/*.md (blocks "
+                       "between <!-- lmsteer:NAME --> markers) from the committed records")
+    s.add_argument("files", nargs="*", help="files to render (default: README.md, docs/*.md, "
+                   "config/README.md, results/README.md)")
+    s.add_argument("--results", default="results", help="the results folder the numbers "
+                   "come from")
+    s.add_argument("--check", action="store_true",
+                   help="change nothing; exit 2 naming the files whose numbers are out of date")
+    s.set_defaults(func=cmd_docs)
+
     s = sub.add_parser("sweep", help="sample and score a method at each strength of a grid on "
                        "validation prompts (none of the evaluation's)")
     s.add_argument("--model", required=True, help="embedded name, tiny-*, local folder or hub id")

@@ -3,7 +3,7 @@
 Training a steer or fine-tuning the top blocks of an LM keeps its output matrix ``E`` (V, d)
 frozen, yet the plain loss ``cross_entropy(h @ E.T, y)`` materialises (N, V) float32 logits,
 their log-softmax and its gradient: for Gemma's 262k vocabulary that memory traffic cost more
-than the two matrix products themselves (README, "Speed"). :func:`token_nll` instead computes,
+than the two matrix products themselves (docs/performance.md). :func:`token_nll` instead computes,
 for ``chunk`` rows at a time, the logits, each row's NLL and, in the same pass, the gradient of
 the NLL with respect to the row's hidden state, ``(softmax - onehot) @ E``; backward only
 scales that stored (N, d) gradient. Same numbers as the plain loss (tests), no (N, V) tensor.

@@ -159,7 +159,7 @@ def default_device() -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if dev.startswith("cuda") and not torch.cuda.is_available():
         raise ModelUnavailableError(f"LMSTEER_DEVICE={dev} but torch sees no GPU (torch "
-                                    f"{torch.__version__}; a CPU build?); see the README, GPU users")
+                                    f"{torch.__version__}; a CPU build?); see docs/guide.md, GPU users")
     return dev
 
 

@@ -2,7 +2,7 @@
 
 bfloat16 halves the memory traffic of the big output products, but it is only faster where the
 hardware computes bfloat16 dot products natively. Measured with torch 2.13 on 2-core CPUs
-(README "The spine alone"): on an AVX2-only AMD EPYC (no AVX-512) the gradient product of a
+(CHANGELOG.md, "how long the spine took"): on an AVX2-only AMD EPYC (no AVX-512) the gradient product of a
 steer step, (rows, V) @ (V, d), ran 136x slower in bfloat16 than in float32
 (``bench/bench_dtype.py``), so a bfloat16 steer on Gemma would take days there; with AMX a
 bfloat16 steer step is 2.1x faster than a float32 one (``bench/bench_headloss.py``). ``auto``

@@ -87,8 +87,8 @@ MACHINE_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 def machine() -> dict[str, Any]:
     """The CPU (model, cores, the instruction sets that pick the bfloat16 kernels) and the
-    CUDA device, if any: on one seed, two kinds of CPU can sample different text (README,
-    "The spine alone")."""
+    CUDA device, if any: on one seed, two kinds of CPU can sample different text (CHANGELOG.md,
+    "how long the spine took")."""
     import torch
 
     from .precision import cpu_flags, cpu_model

@@ -82,3 +82,75 @@ def test_a_number_edited_by_hand_is_caught(rendered, tmp_path):
     cell = next(c for c in line.split("|") if c.strip()[:2] == "0.")
     table.write_text(text.replace(line, line.replace(cell, " 0.001 ", 1), 1))
     assert differing(rendered, copy) == ["tables/table1_detox.md"]
+
+
+# ---------------------------------------------------------------- README and docs numbers
+def _bench_report():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_numbers_in_readme_and_docs_are_rendered_from_the_records():
+    """`lmsteer docs --check`: every lmsteer block of README.md, docs/*.md, config/README.md and
+    results/README.md is what the committed records give; docs/performance.md's bench blocks
+    are what bench/report.py gives from the committed bench JSON."""
+    from lmsteer.docs import doc_files, render_files
+
+    files = doc_files(ROOT)
+    assert ROOT / "README.md" in files
+    assert "<!-- lmsteer:spine -->" in (ROOT / "README.md").read_text()
+    assert render_files(files, RES, check=True) == []
+    report = _bench_report()
+    perf = (ROOT / "docs" / "performance.md").read_text()
+    timing = json.loads((RES / "bench" / "dag.json").read_text())
+    assert report.render_doc(perf, RES / "bench", timing) == perf
+
+
+def test_a_readme_number_edited_by_hand_is_caught(tmp_path):
+    from lmsteer.docs import render_files
+
+    readme = tmp_path / "README.md"
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- lmsteer:spine -->", 1)[1].split("<!-- lmsteer:spine:end -->")[0]
+    line = next(x for x in block.splitlines() if x.startswith("| ") and "→" in x)
+    readme.write_text(text.replace(line, line.replace("→", "→ 0.001 ←", 1)))
+    assert render_files([readme], RES, check=True) == [readme]
+
+
+# ---------------------------------------------------------------- analyses on today's steers
+STEER_ANALYSES = ("continuous", "compositional", "highlighting", "probing")
+
+
+def _steer_hash(task: str, model: str) -> set[str]:
+    """The artifact hashes the committed LM-Steer records of ``model`` name."""
+    return {json.loads(p.read_text())["model"]["method"].get("artifact_sha256")
+            for p in (RUNS / task / model / "lm_steer").glob("*/record.json")}
+
+
+def test_the_analyses_ran_on_the_committed_steers():
+    """Each analysis of a trained steer names the hash of the steer it read, and it is the
+    steer of the committed LM-Steer records (Table 1's; Table 2's for the sentiment steer of
+    the compositional analysis); the transfer table reads the committed records themselves."""
+    checked = 0
+    for name in STEER_ANALYSES:
+        for path in sorted((RES / "analysis" / name).glob("*.json")):
+            data = json.loads(path.read_text())
+            hashes = {k: v for k, v in data.items() if k.startswith("steer") and
+                      k.endswith("_sha256")}
+            assert hashes, f"{path}: names no steer hash (ran before steers were hashed)"
+            for key, h in hashes.items():
+                folder = data[key.removesuffix("_sha256")]
+                task = "sentiment" if "/sentiment/" in folder else "detox"
+                assert _steer_hash(task, path.stem) == {h}, (path, key)
+                checked += 1
+    assert checked >= 6  # continuous, compositional (two steers), highlighting x2, probing x2
+    for path in (RES / "analysis" / "transfer").glob("*.json"):
+        data = json.loads(path.read_text())
+        made = data["provenance"]["end_time"]
+        for role, rec in data["records"].items():
+            used = json.loads((ROOT / rec).read_text())["provenance"]["end_time"]
+            assert used <= made, f"{path}: its {role} record {rec} is newer than the analysis"

@@ -18,7 +18,7 @@ envvars:
 
 
 # Threads of a model job (torch's, through OMP_NUM_THREADS): the embedded default's 1 lets a
-# 2-core machine run two jobs at once (README, "The spine alone")
+# 2-core machine run two jobs at once (CHANGELOG.md, "how long the spine took")
 JOB_THREADS = PLAN.threads
 NAME = "[A-Za-z0-9][A-Za-z0-9._-]*"
 TARGET_PART = "(positive|negative|none)/(positive|neutral|negative)"
