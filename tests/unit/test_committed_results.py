@@ -119,6 +119,10 @@ def test_a_readme_number_edited_by_hand_is_caught(tmp_path):
     line = next(x for x in block.splitlines() if x.startswith("| ") and "→" in x)
     readme.write_text(text.replace(line, line.replace("→", "→ 0.001 ←", 1)))
     assert render_files([readme], RES, check=True) == [readme]
+    # the command a developer runs: --check fails naming the file, a plain run mends it
+    assert main(["docs", "--check", "--results", str(RES), str(readme)]) == 2
+    assert main(["docs", "--results", str(RES), str(readme)]) == 0
+    assert readme.read_text() == text
 
 
 # ---------------------------------------------------------------- analyses on today's steers

@@ -31,5 +31,13 @@ def test_the_readme_is_short_and_has_its_two_commands():
     setup = README.split("## Set-up", 1)[1].split("\n## ", 1)[0]
     commands = re.search(r"```bash\n(.*?)```", setup, re.S).group(1).strip().splitlines()
     assert [c.split()[:2] for c in commands] == [["make", "reproduce"], ["make", "test"]]
-    for link in re.findall(r"\]\(([^)#]+)\)", README):
-        assert (ROOT / link).exists(), link
+
+
+
+def test_every_relative_link_of_the_docs_resolves():
+    files = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "config" / "README.md",
+             ROOT / "results" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for f in files:
+        for link in re.findall(r"\]\(([^)#\s]+)\)", f.read_text()):
+            if not link.startswith("http"):
+                assert (f.parent / link).exists(), (f.name, link)
