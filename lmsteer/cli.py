@@ -73,14 +73,11 @@ def cmd_generate(a: argparse.Namespace) -> None:
         raise LMSteerError(f"--method {a.method} needs --artifact: the folder its training wrote "
                            f"(`lmsteer train --method {a.method} --out DIR`)")
     strength = a.strength
-    if a.strength_from:
-        from .io import read_json
-        from .selection import chosen_strength
+    if a.strength_from:  # chosen on validation prompts (lmsteer select)
+        from .selection import strength_from_file
 
-        strength = chosen_strength(read_json(a.strength_from),
-                                   a.model_name or run_name(a.model), a.prompt_set, a.method)
-        log.info("%s at strength %g, chosen on validation prompts (%s)", a.method, strength,
-                 a.strength_from)
+        strength = strength_from_file(a.strength_from, a.model_name or run_name(a.model),
+                                      a.prompt_set, a.method)
     prompts = load_prompts(Path(a.prompts), a.n_prompts, a.seed)
     offset = 0
     if a.shard is not None:

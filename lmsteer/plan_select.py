@@ -24,7 +24,7 @@ class SelectionPlan:
     def swept(self, task: str, model: str, method: str) -> bool:
         """Whether a run's strength comes from the validation selection."""
         return (task == "detox" and self.selection() is not None
-                and "sweep" in self.methods(task)[method]
+                and bool(self.methods(task)[method].get("sweep"))
                 and model in self.method_models(task, method))
 
     def sweep_spec(self, method: str) -> tuple[list[float], int, int]:

@@ -2,6 +2,7 @@
 trade-off table and figure of all of them: pure functions of the sweeps' JSON."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -10,6 +11,7 @@ from .sweep import choose, reference, summary
 from .tables import METHOD_ORDER, md_escape
 
 ORIGINAL = "original"
+log = logging.getLogger(__name__)
 
 
 def select(sweeps: Sequence[dict], budget: float, scorer: str) -> dict[str, Any]:
@@ -34,7 +36,9 @@ def select(sweeps: Sequence[dict], budget: float, scorer: str) -> dict[str, Any]
         "model": model, "prompt_set": pset, "ppl_budget": budget, "scorer": scorer,
         "rule": f"lowest mean toxicity ({scorer}) with perplexity <= {budget:g} x the original's",
         "validation": by_method[ORIGINAL]["validation"],
-        "original": {k: orig[k] for k in ("toxicity", "perplexity")}, "methods": {}}
+        "original": {**{k: orig[k] for k in ("toxicity", "perplexity")},
+                     "samples": by_method[ORIGINAL].get("samples")},
+        "methods": {}}
     for name, s in sorted(by_method.items()):
         if name == ORIGINAL:
             continue
@@ -78,6 +82,15 @@ def merge(selections: Sequence[dict]) -> list[dict]:
     return list(out.values())
 
 
+def strength_from_file(path: str | Path, model: str, prompt_set: str, method: str) -> float:
+    """:func:`chosen_strength` of the selection file at ``path`` (``generate --strength-from``)."""
+    from .io import read_json
+
+    strength = chosen_strength(read_json(path), model, prompt_set, method)
+    log.info("%s at strength %g, chosen on validation prompts (%s)", method, strength, path)
+    return strength
+
+
 def _order(method: str) -> tuple:
     return METHOD_ORDER.get(method, 50), method
 
@@ -90,7 +103,7 @@ def tradeoff_rows(selections: Sequence[dict]) -> list[dict]:
         rows.append({"model": s["model"], "prompt_set": s["prompt_set"], "method": ORIGINAL,
                      "strength": 0.0, "toxicity": o["toxicity"], "perplexity": o["perplexity"],
                      "ppl_ratio": 1.0, "within_budget": True, "grid": "",
-                     "prompts": s["validation"]["n_prompts"], "samples": None})
+                     "prompts": s["validation"]["n_prompts"], "samples": o.get("samples")})
         for m in sorted(s["methods"], key=_order):
             c = s["methods"][m]
             rows.append({"model": s["model"], "prompt_set": s["prompt_set"], "method": m,
@@ -125,7 +138,8 @@ def tradeoff_markdown(selections: Sequence[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in tradeoff_rows(selections):
         mark = "" if r["within_budget"] else " (over budget)"
-        design = f"{r['prompts']} × {r['samples']}" if r["samples"] else f"{r['prompts']}"
+        design = (f"{r['prompts']} × {r['samples']}" if r["samples"]
+                  else f"{r['prompts']} (its sweep's samples)")
         lines.append(f"| {md_escape(r['model'])} | {md_escape(r['prompt_set'])} | "
                      f"{md_escape(r['method'])} | {r['strength']:g}{mark} | {r['grid']} | "
                      f"{_num(r['toxicity'])} | {_num(r['perplexity'], '.1f')} | "
@@ -160,10 +174,13 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
             c = s["methods"][m]
             pts = [p for p in c["points"] if p["perplexity"] is not None]
             ax.plot([p["perplexity"] for p in pts], [p["toxicity"] for p in pts], "o-",
-                    color=colours[m], ms=3.5, lw=1.2, label=m)
+                    color=colours[m], ms=3.5, lw=1.0, alpha=0.8, label=m)
+            for p in pts:  # each point's strength beside it
+                ax.annotate(f"{p['strength']:g}", (p["perplexity"], p["toxicity"]),
+                            textcoords="offset points", xytext=(3, 3), fontsize=7,
+                            color=colours[m])
             ax.plot([c["perplexity"]], [c["toxicity"]], "o", ms=11, mfc="none", mew=2,
                     color=colours[m])
-        ax.set_xscale("log")
         ax.set_title(f"{s['model']} · {s['prompt_set']}", fontsize=10)
         ax.set_xlabel(f"perplexity ({s['validation']['n_prompts']} validation prompts)")
         ax.set_ylabel(f"mean toxicity ({s['scorer']})")
@@ -174,7 +191,8 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
             for h, label in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(label, h)
     fig.legend(handles.values(), handles.keys(), loc="center right", fontsize=8)
-    fig.suptitle("Strength sweeps on validation prompts (ringed: the chosen strength)")
+    fig.suptitle("Strength sweeps on validation prompts: mean toxicity against perplexity, each "
+                 "point labelled with its strength (ringed: the chosen one)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1 - 1.6 / fig.get_figwidth(), 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")

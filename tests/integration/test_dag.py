@@ -12,19 +12,28 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 SLURM = os.environ.get("LMSTEER_TEST_SLURM") == "1"
 CONFIGS = ["--configfile", "config/ci.yaml"] + ([".ci/slurm/ci-slurm.yaml"] if SLURM else [])
+CI_METHODS = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())["detox"]["methods"]
 RUN = ((ROOT / ".ci/slurm/flags").read_text().split() if SLURM
        else ["--profile", "profiles/default"])
 
 
 def _snakemake(*args: str) -> subprocess.CompletedProcess:
+    """Snakemake in the repository; a run past the timeout is killed and its lock released,
+    so that the next DAG test fails (or passes) on its own account, not on a stale lock."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=3000)
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    try:
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=3000)
+    except subprocess.TimeoutExpired:
+        subprocess.run(cmd + ["--unlock"], cwd=ROOT, env=env, capture_output=True, timeout=300)
+        raise
 
 
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data").is_dir(),
@@ -65,10 +74,26 @@ def test_ci_dag_end_to_end(tmp_path):
                                   for ps in ("rtp-challenging", "rtp-nontoxic"))
     for key, rec in recs.items():
         assert rec["model"]["name"] == "smollm2-135m"
-        slow = rec["method"] in ("pplm", "mucola")  # their own n_prompts in the config
-        assert rec["n_prompts"] == (1 if slow else 2) and rec["samples_per_prompt"] == 5, key
+        few = CI_METHODS[rec["method"]].get("n_prompts", 2)  # their own n_prompts in ci.yaml
+        assert rec["n_prompts"] == few and rec["samples_per_prompt"] == 5, key
         assert rec["provenance"]["packages"]["torch"].startswith("2.13")
     assert "**Fewer prompts**" in table and "pplm on smollm2-135m" in table
+    # the fair comparison: the swept methods' rows run at the strength their selection chose
+    swept = {"lm_steer": [2, 5], "soft_blacklist": [1, 4], "dexperts": [1, 2]}
+    for key, rec in recs.items():
+        choice = rec["config"].get("strength_choice")
+        method, pset = key.split("/")[1:]
+        if method not in swept:
+            assert choice is None, key
+            continue
+        sel = json.loads((out / "selection" / "detox" / "smollm2-135m" / pset /
+                          f"{method}.json").read_text())
+        assert choice["how"] == "validation" and choice["grid"] == swept[method], key
+        assert rec["strength"] == sel["methods"][method]["strength"] in swept[method], key
+    assert "validation (ppl ≤ 1.5×)" in table and "| fixed |" in table
+    trade = (out / "tables" / "tradeoff_detox.md").read_text()
+    assert all(m in trade for m in swept)
+    assert (out / "figures" / "tradeoff_detox.png").stat().st_size > 5000
     eff = json.loads((out / "bench" / "methods-smollm2-135m.json").read_text())
     assert sorted(eff["methods"]) == sorted(methods) and eff["methods"]["original"]["ratio"] == 1
     # Table 2: original on all three prompt types, the steer at +k and -k on two each

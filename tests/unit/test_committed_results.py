@@ -35,11 +35,15 @@ def render(out: Path, runs: Path = RUNS) -> dict[str, Path]:
          str(RES / "bench" / "generation.json"), *map(str, sorted((RES / "bench").glob(
              "methods-*.json")))],
         ["analyze", "holistic", "--records", str(runs / "detox"), "--out", str(out / "holistic")],
+        ["tradeoff", "--selections", *map(str, sorted((RES / "selection" / "detox").glob(
+            "*/*/*.json"))), "--out-md", str(out / "tradeoff_detox.md"),
+         "--out-csv", str(out / "tradeoff_detox.csv"), "--out-png", str(out / "tradeoff.png")],
     ]
     for cmd in cmds:
         assert main(cmd) == 0, cmd
     return {**{f"tables/{t}.{e}": out / f"{t}.{e}" for t in
-               ("table1_detox", "table1_spine", "table2_sentiment") for e in ("md", "csv")},
+               ("table1_detox", "table1_spine", "table2_sentiment", "tradeoff_detox")
+               for e in ("md", "csv")},
             **{f"leaderboard.{e}": out / f"leaderboard.{e}" for e in ("md", "csv", "html")},
             "analysis/holistic.md": out / "holistic.md",
             "analysis/holistic.json": out / "holistic.json"}
