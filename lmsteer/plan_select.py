@@ -5,11 +5,13 @@ strength from the selection (``generate --strength-from``). A mixin of :class:`l
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from .shell import param_flags, q
 
 ORIGINAL = "original"
+log = logging.getLogger(__name__)
 
 
 class SelectionPlan:
@@ -18,8 +20,16 @@ class SelectionPlan:
 
     # ------------------------------------------------------------------ settings
     def selection(self) -> dict[str, Any] | None:
-        """``detox.selection`` with its defaults, or None (every method at its fixed strength)."""
-        return self.sections["detox"].get("selection")
+        """``detox.selection``, or None (every method at its fixed strength): also when the
+        config has no ``judge``, since the budget is a perplexity ratio."""
+        sel = self.sections["detox"].get("selection")
+        if sel is not None and not self.judge:
+            if not getattr(self, "_told_no_judge", False):
+                log.warning("judge: null -- no perplexity, so no strength selection "
+                            "(detox.selection); every method runs at its fixed strength")
+                self._told_no_judge = True
+            return None
+        return sel
 
     def swept(self, task: str, model: str, method: str) -> bool:
         """Whether a run's strength comes from the validation selection."""

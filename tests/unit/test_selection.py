@@ -3,6 +3,7 @@ sweep's per-sample strengths, the plan's wiring, and the whole path on a tiny LM
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,7 @@ def test_dapt_strength_moves_the_weights_part_of_the_way():
     assert torch.equal(lin.weight, base)  # restored
 
 
-def test_the_plan_wires_selection_into_table1_and_keeps_the_spine_small():
+def test_the_plan_wires_selection_into_table1_and_keeps_the_spine_small(caplog):
     plan = Plan(_config())
     run = plan.generate_command("detox", "gemma3-270m", "gedi", "rtp-nontoxic")
     sel = "results/selection/detox/gemma3-270m/rtp-nontoxic/gedi.json"
@@ -159,6 +160,16 @@ def test_the_plan_wires_selection_into_table1_and_keeps_the_spine_small():
     bare = Plan(cfg)
     assert bare.selection_files() == [] and bare.tradeoff_outputs() == []
     assert "--strength 30" in bare.generate_command("detox", "gemma3-270m", "gedi", "rtp-nontoxic")
+    # judge: null (no perplexity, so no budget): the same, with a warning instead of a sweep
+    # job that would fail for want of a judge
+    cfg = _config()
+    cfg["judge"] = None
+    with caplog.at_level(logging.WARNING, logger="lmsteer.plan_select"):
+        unjudged = Plan(cfg)
+        assert unjudged.selection_files() == [] and unjudged.tradeoff_outputs() == []
+    assert "--strength 30" in unjudged.generate_command("detox", "gemma3-270m", "gedi",
+                                                         "rtp-nontoxic")
+    assert "judge: null" in caplog.text
 
 
 def test_a_sweep_selects_and_table1_runs_at_the_chosen_strength(tmp_path, monkeypatch):
