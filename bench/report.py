@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -174,16 +175,23 @@ def dag_timing(benchmarks: Path) -> dict:
         starts.append(ends[-1] - s)
     total = round(sum(r["seconds"] for r in rules.values()), 1)
     span = round(max(ends) - min(starts), 1) if ends else 0.0
+    last = (datetime.fromtimestamp(max(ends), timezone.utc).date().isoformat() if ends
+            else None)
     return {"rules": dict(sorted(rules.items(), key=lambda kv: -kv[1]["seconds"])),
-            "job_seconds_total": total, "first_start_to_last_end_s": span}
+            "job_seconds_total": total, "first_start_to_last_end_s": span, "last_end": last}
 
 
 def dag_table(t: dict, top: int = 5) -> str:
-    rows = [f"Embedded study (`make reproduce`): {t['job_seconds_total'] / 60:.0f} min of job "
-            "time, summed over the latest run of every job (two one-thread jobs run side by "
-            "side on 2 cores, so more than the wall time; first job start to last job end: "
-            f"{t['first_start_to_last_end_s'] / 60:.0f} min, which spans reruns too). Top {top} "
-            "rules by time (Snakemake benchmark files):", "",
+    jobs = sum(r["jobs"] for r in t["rules"].values())
+    when = f", last job ended {t['last_end']}" if t.get("last_end") else ", date not recorded"
+    rows = [f"Job time from the Snakemake benchmark files of {jobs} jobs{when}: "
+            f"{t['job_seconds_total'] / 60:.0f} min of job time, summed over the latest run of "
+            "every job (two one-thread jobs run side by side on 2 cores, so more than the wall "
+            "time; first job start to last job end: "
+            f"{t['first_start_to_last_end_s'] / 60:.0f} min, which spans reruns too). These are "
+            "the jobs whose files `results/benchmarks/` held when `bench/report.py` last ran, "
+            "not a whole clean `make reproduce` (`make dry-run` lists all of its jobs; its wall "
+            f"time is in CHANGELOG.md). Top {top} rules by time:", "",
             "| rule | jobs | time (min) | share | max RSS (MiB) |", "|---|---|---|---|---|"]
     for name, r in list(t["rules"].items())[:top]:
         share = r["seconds"] / t["job_seconds_total"] if t["job_seconds_total"] else 0

@@ -33,6 +33,8 @@ def test_dag_timing_sums_per_rule_and_spans_jobs(tmp_path: Path) -> None:
     table = report.dag_table(t, top=1)
     assert "| train | 1 | 1.7 | 56% | 900 |" in table and "generate |" not in table
     assert "3 min of job time" in table and "last job end: 3 min" in table
+    assert "benchmark files of 3 jobs, last job ended 1970-01-01" in table  # not "the study"
+    assert t["last_end"] == "1970-01-01"
 
 
 def test_replace_section_is_idempotent_and_needs_markers() -> None:
