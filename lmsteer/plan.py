@@ -76,6 +76,7 @@ class Plan(SelectionPlan):
                                                                detox.get("generation", {}))}
         self.tasks = [t for t in TASKS if t in self.sections]
         check_method_params(config)  # the methods' classes judge their params
+        self._init_selection()
 
     # ------------------------------------------------------------------ settings
     def methods(self, task: str) -> dict[str, dict]:

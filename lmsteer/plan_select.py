@@ -19,17 +19,18 @@ class SelectionPlan:
     models, settings and the generation command's pieces)."""
 
     # ------------------------------------------------------------------ settings
+    def _init_selection(self) -> None:
+        """Resolve ``detox.selection`` once (the plan's ``__init__``): none when the config has
+        no ``judge``, since the budget is a perplexity ratio."""
+        self._selection = self.sections["detox"].get("selection")
+        if self._selection is not None and not self.judge:
+            log.warning("judge: null -- no perplexity, so no strength selection "
+                        "(detox.selection); every method runs at its fixed strength")
+            self._selection = None
+
     def selection(self) -> dict[str, Any] | None:
-        """``detox.selection``, or None (every method at its fixed strength): also when the
-        config has no ``judge``, since the budget is a perplexity ratio."""
-        sel = self.sections["detox"].get("selection")
-        if sel is not None and not self.judge:
-            if not getattr(self, "_told_no_judge", False):
-                log.warning("judge: null -- no perplexity, so no strength selection "
-                            "(detox.selection); every method runs at its fixed strength")
-                self._told_no_judge = True
-            return None
-        return sel
+        """``detox.selection``, or None (every method at its fixed strength)."""
+        return self._selection
 
     def swept(self, task: str, model: str, method: str) -> bool:
         """Whether a run's strength comes from the validation selection."""

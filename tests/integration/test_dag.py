@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 SLURM = os.environ.get("LMSTEER_TEST_SLURM") == "1"
 CONFIGS = ["--configfile", "config/ci.yaml"] + ([".ci/slurm/ci-slurm.yaml"] if SLURM else [])
-CI_METHODS = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())["detox"]["methods"]
+CI_DETOX = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())["detox"]
+CI_METHODS = CI_DETOX["methods"]
 RUN = ((ROOT / ".ci/slurm/flags").read_text().split() if SLURM
        else ["--profile", "profiles/default"])
 
@@ -74,12 +75,13 @@ def test_ci_dag_end_to_end(tmp_path):
                                   for ps in ("rtp-challenging", "rtp-nontoxic"))
     for key, rec in recs.items():
         assert rec["model"]["name"] == "smollm2-135m"
-        few = CI_METHODS[rec["method"]].get("n_prompts", 2)  # their own n_prompts in ci.yaml
+        few = CI_METHODS[rec["method"]].get("n_prompts", CI_DETOX["n_prompts"])  # ci.yaml's
         assert rec["n_prompts"] == few and rec["samples_per_prompt"] == 5, key
         assert rec["provenance"]["packages"]["torch"].startswith("2.13")
     assert "**Fewer prompts**" in table and "pplm on smollm2-135m" in table
     # the fair comparison: the swept methods' rows run at the strength their selection chose
-    swept = {"lm_steer": [2, 5], "soft_blacklist": [1, 4], "dexperts": [1, 2]}
+    swept = {m: spec["sweep"] for m, spec in CI_METHODS.items() if spec.get("sweep")}
+    assert sorted(swept) == ["dexperts", "lm_steer", "soft_blacklist"]  # sweep: false elsewhere
     for key, rec in recs.items():
         choice = rec["config"].get("strength_choice")
         method, pset = key.split("/")[1:]
