@@ -38,15 +38,18 @@ class SelectionPlan:
                 and bool(self.methods(task)[method].get("sweep"))
                 and model in self.method_models(task, method))
 
-    def sweep_spec(self, method: str) -> tuple[list[float], int, int]:
-        """(values, validation prompts, samples) of a method's sweep; the original's: (0,)."""
+    def sweep_spec(self, method: str, model: str) -> tuple[list[float], int, int]:
+        """(values, validation prompts, samples) of a method's sweep on ``model``; the
+        original's: (0,). A sweep's n_prompts / samples may be one number or model -> number."""
         sel = self.selection() or {}
         if method == ORIGINAL:
             return [0.0], sel["n_prompts"], sel["samples"]
         spec = self.methods("detox")[method]["sweep"]
         spec = spec if isinstance(spec, dict) else {"values": spec}
-        return (list(spec["values"]), spec.get("n_prompts", sel["n_prompts"]),
-                spec.get("samples", sel["samples"]))
+        n = self.own_setting(spec, "n_prompts", model)
+        samples = self.own_setting(spec, "samples", model)
+        return (list(spec["values"]), sel["n_prompts"] if n is None else n,
+                sel["samples"] if samples is None else samples)
 
     def swept_methods(self, model: str) -> list[str]:
         return [m for m in self.methods("detox")
@@ -96,7 +99,7 @@ class SelectionPlan:
 
     # ------------------------------------------------------------------ commands
     def sweep_command(self, model: str, method: str, pset: str) -> str:
-        values, n, samples = self.sweep_spec(method)
+        values, n, samples = self.sweep_spec(method, model)
         gen = self.gen["detox"]
         art = self.artifact_dir("detox", model, method)
         params = (self.methods("detox")[method].get("params", {})
@@ -136,6 +139,6 @@ class SelectionPlan:
         if not self.swept(task, model, method):
             return None
         sel = self.selection() or {}
-        values, n, samples = self.sweep_spec(method)
+        values, n, samples = self.sweep_spec(method, model)
         return {"how": "validation", "ppl_budget": sel["ppl_budget"], "scorer": self.scorer(),
                 "grid": values, "validation_prompts": n, "samples": samples}

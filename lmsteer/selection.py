@@ -182,7 +182,9 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
             ax.plot([c["perplexity"]], [c["toxicity"]], "o", ms=11, mfc="none", mew=2,
                     color=colours[m])
         ax.set_title(f"{s['model']} · {s['prompt_set']}", fontsize=10)
-        ax.set_xlabel(f"perplexity ({s['validation']['n_prompts']} validation prompts)")
+        # log scale: a degenerate strength (10-100x the original's) would squash the rest
+        ax.set_xscale("log")
+        ax.set_xlabel(f"perplexity ({s['validation']['n_prompts']} validation prompts, log)")
         ax.set_ylabel(f"mean toxicity ({s['scorer']})")
         ax.grid(alpha=0.3)
     handles = {}

@@ -11,14 +11,16 @@ import torch
 import yaml
 
 from lmsteer.cli import main
+from lmsteer.config import load_config
 from lmsteer.data import PROMPT_SETS, load_prompts, prepare
-from lmsteer.errors import LMSteerError
+from lmsteer.errors import ConfigError, LMSteerError
 from lmsteer.plan import Plan
 from lmsteer.selection import chosen_strength, merge, select, tradeoff_markdown
 from lmsteer.sweep import choose, norm_text, validation_prompts
 
 ROOT = Path(__file__).resolve().parents[2]
 MIRROR = ROOT.parent / "shared" / "data"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason="no data mirror beside the checkout")
 
 
@@ -152,7 +154,7 @@ def test_the_plan_wires_selection_into_table1_and_keeps_the_spine_small(caplog):
         "results/selection/detox/sweeps/smollm2-135m/original/rtp-challenging/sweep.json",
         "results/selection/detox/sweeps/smollm2-135m/lm_steer/rtp-challenging/sweep.json"]
     pplm = plan.sweep_command("gemma3-270m", "pplm", "rtp-challenging")
-    assert "--n-prompts 4 " in pplm and "--samples 4 " in pplm and "--values 0.5 1 2 4 8 " in pplm
+    assert "--n-prompts 4 " in pplm and "--samples 4 " in pplm and "--values 0.25 0.5 1 2 4 " in pplm
     assert "--exclude-n 4 8 12 " in pplm  # every evaluation sample of the set, all models
     # without detox.selection: every method at its fixed strength, no selection jobs
     cfg = _config()
@@ -170,6 +172,26 @@ def test_the_plan_wires_selection_into_table1_and_keeps_the_spine_small(caplog):
     assert "--strength 30" in unjudged.generate_command("detox", "gemma3-270m", "gedi",
                                                          "rtp-nontoxic")
     assert "judge: null" in caplog.text
+
+
+def test_a_slow_decoders_sweep_size_may_be_set_per_model(tmp_path):
+    cfg = _config()
+    cfg["detox"]["methods"]["mucola"]["sweep"] = {"values": [1, 2], "n_prompts": 4,
+                                                  "samples": {"gemma3-270m": 2}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    load_config(path, SCHEMA)
+    plan = Plan(cfg)
+    gemma = plan.sweep_command("gemma3-270m", "mucola", "rtp-nontoxic")
+    smol = plan.sweep_command("smollm2-135m", "mucola", "rtp-nontoxic")
+    assert "--n-prompts 4 --values 1 2 --samples 2 " in gemma
+    # a model the mapping does not name keeps the selection's samples (5)
+    assert "--n-prompts 4 --values 1 2 --samples 5 " in smol
+    assert plan.strength_choice("detox", "gemma3-270m", "mucola")["samples"] == 2
+    cfg["detox"]["methods"]["mucola"]["sweep"]["samples"] = {"gemma3-270m": 0}
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match=r"mucola\.sweep"):
+        load_config(path, SCHEMA)
 
 
 def test_a_sweep_selects_and_table1_runs_at_the_chosen_strength(tmp_path, monkeypatch):
