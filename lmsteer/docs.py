@@ -114,8 +114,75 @@ def tradeoff_block(results: Path) -> str:
     return md.split("\n", 2)[2].strip()  # without its title
 
 
+def _sweep_times(results: Path) -> list[dict]:
+    """One row per committed sweep record: LM, method, prompt set, grid size and its seconds
+    (the record's end time minus its start time: model loading, generation and scoring)."""
+    from datetime import datetime
+
+    rows = []
+    for f in sorted((results / "selection" / "detox" / "sweeps").glob("*/*/*/sweep.json")):
+        d = read_json(f)
+        p = d["provenance"]
+        secs = (datetime.fromisoformat(p["end_time"])
+                - datetime.fromisoformat(p["start_time"])).total_seconds()
+        rows.append({"model": d["model"], "method": d["method"], "set": d["prompt_set"],
+                     "size": f"{len(d['values'])} × {d['validation']['n_prompts']} × "
+                             f"{d['samples']}", "seconds": secs,
+                     "cpu": p.get("machine", {}).get("cpu", "?")})
+    return rows
+
+
+def sweep_time_block(results: Path) -> str:
+    """How long the strength sweeps took (issue 39's time budget), per LM and method."""
+    rows = _sweep_times(results)
+    if not rows:
+        return "(no sweep has run yet)"
+    sets = sorted({r["set"] for r in rows}, reverse=True)
+    cells: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in rows:
+        cells.setdefault((r["model"], r["method"]), {})[r["set"]] = r
+    out = ["| LM | method | strengths × prompts × samples | " + " | ".join(
+        f"{md_escape(s)} (s)" for s in sets) + " |", "|---|---|---|" + "---|" * len(sets)]
+    for (model, meth), by_set in sorted(
+            cells.items(), key=lambda kv: (kv[0][0], METHOD_ORDER.get(kv[0][1], 50), kv[0][1])):
+        size = " / ".join(sorted({r["size"] for r in by_set.values()}))
+        out.append(f"| {md_escape(model)} | {md_escape(meth)} | {size} | " + " | ".join(
+            f"{by_set[s]['seconds']:.0f}" if s in by_set else "–" for s in sets) + " |")
+    total = sum(r["seconds"] for r in rows) / 60
+    cpus = ", ".join(sorted({r["cpu"] for r in rows}))
+    gaps = _missing_sweeps(rows)
+    gap = (f" Not in the total, since they have no sweep record yet: {', '.join(gaps)}."
+           if gaps else "")
+    return (f"{len(rows)} sweep jobs, {total:.0f} job-minutes: at best {total / 2:.0f} min of wall "
+            f"time with two one-thread jobs at a time on 2 cores ({cpus}). A job's time is its "
+            "record's end minus its start (loading the LMs, generating, scoring), so it depends "
+            f"on what ran beside it.{gap}\n\n" + "\n".join(out))
+
+
+def _missing_sweeps(rows: list[dict]) -> list[str]:
+    """LM · method pairs swept on another LM but not on this one."""
+    models = sorted({r["model"] for r in rows})
+    methods = sorted({r["method"] for r in rows}, key=lambda m: (METHOD_ORDER.get(m, 50), m))
+    have = {(r["model"], r["method"]) for r in rows}
+    return [f"{m} · {meth}" for m in models for meth in methods if (m, meth) not in have]
+
+
+def sweep_total_block(results: Path) -> str:
+    """One sentence for the README: the sweeps' measured job time."""
+    rows = _sweep_times(results)
+    if not rows:
+        return "The strength sweeps have not run yet."
+    total = sum(r["seconds"] for r in rows) / 60
+    gaps = _missing_sweeps(rows)
+    gap = f", without {', '.join(gaps)}, which have not run yet" if gaps else ""
+    return (f"The strength sweeps ({len(rows)} jobs{gap}) took {total:.0f} job-minutes, at best "
+            f"{total / 2:.0f} min of wall time two at a time (docs/performance.md, \"Strength "
+            "sweeps\").")
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
-    "spine": spine_block, "methods": methods_block, "tradeoff": tradeoff_block}
+    "spine": spine_block, "methods": methods_block, "tradeoff": tradeoff_block,
+    "sweep-time": sweep_time_block, "sweep-total": sweep_total_block}
 
 
 def render_text(text: str, results: Path, where: str = "") -> str:

@@ -248,3 +248,36 @@ def test_a_sweep_selects_and_table1_runs_at_the_chosen_strength(tmp_path, monkey
                  str(art), "--prompts", str(pool), "--prompt-set", "other",
                  "--strength-from", "sel.json", "--out", "x/generations.jsonl"]) == 2
     assert not Path("x/generations.jsonl").exists()
+
+
+def test_the_sweeps_time_is_summed_from_their_records(tmp_path):
+    """docs/performance.md's sweep-time block and the README's sentence: each job's seconds are
+    its record's end minus start, the total in job-minutes and at best half that in wall time."""
+    from lmsteer.docs import sweep_time_block, sweep_total_block
+
+    assert "not run yet" in sweep_total_block(tmp_path)
+    for model, method, secs, samples in [("lm-a", "original", 60, 5), ("lm-a", "gedi", 540, 2)]:
+        for pset in ("rtp-nontoxic", "rtp-challenging"):
+            d = tmp_path / "selection" / "detox" / "sweeps" / model / method / pset
+            d.mkdir(parents=True)
+            (d / "sweep.json").write_text(json.dumps({
+                "model": model, "method": method, "prompt_set": pset, "values": [1, 2, 3],
+                "samples": samples, "validation": {"n_prompts": 8},
+                "provenance": {"start_time": "2026-12-07T00:00:00+00:00",
+                               "end_time": f"2026-12-07T00:{secs // 60:02d}:{secs % 60:02d}+00:00",
+                               "machine": {"cpu": "test CPU"}}}))
+    block = sweep_time_block(tmp_path)
+    # 2 x (60 + 540) s = 20 job-minutes, 10 at best with two jobs at a time
+    assert block.startswith("4 sweep jobs, 20 job-minutes: at best 10 min")
+    assert "(test CPU)" in block
+    assert "| lm-a | gedi | 3 × 8 × 2 | 540 | 540 |" in block
+    assert sweep_total_block(tmp_path).startswith("The strength sweeps (4 jobs) took 20 job-")
+    # an LM with fewer sweeps than another: named, and left out of the total
+    d = tmp_path / "selection" / "detox" / "sweeps" / "lm-b" / "original" / "rtp-nontoxic"
+    d.mkdir(parents=True)
+    (d / "sweep.json").write_text(
+        (tmp_path / "selection/detox/sweeps/lm-a/original/rtp-nontoxic/sweep.json").read_text()
+        .replace('"lm-a"', '"lm-b"'))
+    assert "no sweep record yet: lm-b · gedi." in sweep_time_block(tmp_path)
+    assert "(5 jobs, without lm-b · gedi, which have not run yet) took 21" in \
+        sweep_total_block(tmp_path)
