@@ -7,13 +7,14 @@ whose blocks differ (the consistency test runs it), so no number in them is type
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 from .errors import LMSteerError
 from .io import atomic_write_text, read_json
 from .results import read_records
-from .tables import METHOD_ORDER, md_escape, strength_choice, toxicity_scorers
+from .tables import md_escape, method_key, strength_choice, toxicity_scorers
 
 PATTERN = re.compile(r"(<!-- lmsteer:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)"
                      r"(<!-- lmsteer:(?P=name):end -->)", re.S)
@@ -80,8 +81,7 @@ def methods_block(results: Path) -> str:
     """Every method's change of mean toxicity and perplexity ratio against the original."""
     recs = _detox(results)
     sc, groups = _scorer(recs), _groups(recs)
-    methods = sorted({m for _, _, m in recs} - {"original"},
-                     key=lambda m: (METHOD_ORDER.get(m, 50), m))
+    methods = sorted({m for _, _, m in recs} - {"original"}, key=method_key)
     head = [f"{md_escape(m)} · {md_escape(ps)}" for m, ps in groups]
     rows = ["| method | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     for meth in methods:
@@ -117,8 +117,6 @@ def tradeoff_block(results: Path) -> str:
 def _sweep_times(results: Path) -> list[dict]:
     """One row per committed sweep record: LM, method, prompt set, grid size and its seconds
     (the record's end time minus its start time: model loading, generation and scoring)."""
-    from datetime import datetime
-
     rows = []
     for f in sorted((results / "selection" / "detox" / "sweeps").glob("*/*/*/sweep.json")):
         d = read_json(f)
@@ -144,13 +142,12 @@ def sweep_time_block(results: Path) -> str:
     out = ["| LM | method | strengths × prompts × samples | " + " | ".join(
         f"{md_escape(s)} (s)" for s in sets) + " |", "|---|---|---|" + "---|" * len(sets)]
     for (model, meth), by_set in sorted(
-            cells.items(), key=lambda kv: (kv[0][0], METHOD_ORDER.get(kv[0][1], 50), kv[0][1])):
+            cells.items(), key=lambda kv: (kv[0][0], *method_key(kv[0][1]))):
         size = " / ".join(sorted({r["size"] for r in by_set.values()}))
         out.append(f"| {md_escape(model)} | {md_escape(meth)} | {size} | " + " | ".join(
             f"{by_set[s]['seconds']:.0f}" if s in by_set else "–" for s in sets) + " |")
-    total = sum(r["seconds"] for r in rows) / 60
+    total, gaps = _sweep_summary(rows)
     cpus = ", ".join(sorted({r["cpu"] for r in rows}))
-    gaps = _missing_sweeps(rows)
     gap = (f" Not in the total, since they have no sweep record yet: {', '.join(gaps)}."
            if gaps else "")
     return (f"{len(rows)} sweep jobs, {total:.0f} job-minutes: at best {total / 2:.0f} min of wall "
@@ -159,12 +156,14 @@ def sweep_time_block(results: Path) -> str:
             f"on what ran beside it.{gap}\n\n" + "\n".join(out))
 
 
-def _missing_sweeps(rows: list[dict]) -> list[str]:
-    """LM · method pairs swept on another LM but not on this one."""
+def _sweep_summary(rows: list[dict]) -> tuple[float, list[str]]:
+    """(job-minutes of ``rows``, the LM · method pairs swept on another LM but not on this
+    one), so that both blocks say the same."""
     models = sorted({r["model"] for r in rows})
-    methods = sorted({r["method"] for r in rows}, key=lambda m: (METHOD_ORDER.get(m, 50), m))
+    methods = sorted({r["method"] for r in rows}, key=method_key)
     have = {(r["model"], r["method"]) for r in rows}
-    return [f"{m} · {meth}" for m in models for meth in methods if (m, meth) not in have]
+    gaps = [f"{m} · {meth}" for m in models for meth in methods if (m, meth) not in have]
+    return sum(r["seconds"] for r in rows) / 60, gaps
 
 
 def sweep_total_block(results: Path) -> str:
@@ -172,8 +171,7 @@ def sweep_total_block(results: Path) -> str:
     rows = _sweep_times(results)
     if not rows:
         return "The strength sweeps have not run yet."
-    total = sum(r["seconds"] for r in rows) / 60
-    gaps = _missing_sweeps(rows)
+    total, gaps = _sweep_summary(rows)
     gap = f", without {', '.join(gaps)}, which have not run yet" if gaps else ""
     return (f"The strength sweeps ({len(rows)} jobs{gap}) took {total:.0f} job-minutes, at best "
             f"{total / 2:.0f} min of wall time two at a time (docs/performance.md, \"Strength "

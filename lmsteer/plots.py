@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .data import SENTIMENT_TARGETS  # noqa: E402
 from .io import atomic_path  # noqa: E402
-from .tables import (METHOD_ORDER, fewer_prompts, sentiment_scorers,  # noqa: E402
+from .tables import (fewer_prompts, method_key, sentiment_scorers,  # noqa: E402
                      sentiment_sort_key, sentiment_target, toxicity_scorers)
 
 
@@ -20,7 +20,7 @@ def detox_figure(records: Sequence[dict], path: Path) -> None:
     method that ran there (hatched: run on fewer prompts than the group's most)."""
     scorers = sorted({s for r in records for s in toxicity_scorers(r)})
     groups = sorted({(r["backbone"], r["prompt_set"]) for r in records})
-    methods = sorted({r["method"] for r in records}, key=lambda m: (METHOD_ORDER.get(m, 50), m))
+    methods = sorted({r["method"] for r in records}, key=method_key)
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     metrics = [("max_toxicity", "expected max toxicity"), ("mean_toxicity", "mean toxicity")]
     fig, axes = plt.subplots(len(metrics), len(scorers), squeeze=False,

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from .errors import LMSteerError
 from .sweep import choose, reference, summary
-from .tables import METHOD_ORDER, md_escape
+from .tables import md_escape, method_key
 
 ORIGINAL = "original"
 log = logging.getLogger(__name__)
@@ -91,10 +91,6 @@ def strength_from_file(path: str | Path, model: str, prompt_set: str, method: st
     return strength
 
 
-def _order(method: str) -> tuple:
-    return METHOD_ORDER.get(method, 50), method
-
-
 def tradeoff_rows(selections: Sequence[dict]) -> list[dict]:
     """One row per LM x prompt set x method: its chosen strength and validation numbers."""
     rows = []
@@ -104,7 +100,7 @@ def tradeoff_rows(selections: Sequence[dict]) -> list[dict]:
                      "strength": 0.0, "toxicity": o["toxicity"], "perplexity": o["perplexity"],
                      "ppl_ratio": 1.0, "within_budget": True, "grid": "",
                      "prompts": s["validation"]["n_prompts"], "samples": o.get("samples")})
-        for m in sorted(s["methods"], key=_order):
+        for m in sorted(s["methods"], key=method_key):
             c = s["methods"][m]
             rows.append({"model": s["model"], "prompt_set": s["prompt_set"], "method": m,
                          "strength": c["strength"], "toxicity": c["toxicity"],
@@ -160,7 +156,7 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
     sels = sorted(merge(selections), key=lambda s: (s["model"], s["prompt_set"]))
     models = sorted({s["model"] for s in sels})
     psets = sorted({s["prompt_set"] for s in sels})
-    methods = sorted({m for s in sels for m in s["methods"]}, key=_order)
+    methods = sorted({m for s in sels for m in s["methods"]}, key=method_key)
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     fig, axes = plt.subplots(len(models), len(psets), squeeze=False,
                              figsize=(5.2 * len(psets) + 1.8, 4.0 * len(models)))
@@ -170,7 +166,7 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
         ax.axvline(s["ppl_budget"] * o["perplexity"], color="grey", ls="--", lw=1,
                    label=f"budget {s['ppl_budget']:g} x original")
         ax.plot([o["perplexity"]], [o["toxicity"]], "kx", ms=9, mew=2, label="original")
-        for m in sorted(s["methods"], key=_order):
+        for m in sorted(s["methods"], key=method_key):
             c = s["methods"][m]
             pts = [p for p in c["points"] if p["perplexity"] is not None]
             ax.plot([p["perplexity"] for p in pts], [p["toxicity"] for p in pts], "o-",

@@ -14,6 +14,11 @@ from .io import atomic_write_text
 METHOD_ORDER = {"original": 0, "lm_steer": 99}
 
 
+def method_key(method: str) -> tuple[int, str]:
+    """Sort key of a method: the original first, LM-Steer last, the rest by name."""
+    return METHOD_ORDER.get(method, 50), method
+
+
 def fmt(m: dict | None, digits: int = 3) -> str:
     """'mean [low, high]' for a metric entry, '–' when absent."""
     if not m or m.get("mean") is None or not math.isfinite(m["mean"]):
@@ -26,8 +31,8 @@ def toxicity_scorers(rec: dict) -> list[str]:
 
 
 def _sort_key(rec: dict) -> tuple:
-    return (rec["prompt_set"], rec["backbone"], METHOD_ORDER.get(rec["method"], 50),
-            rec["method"], rec.get("strength", 0))
+    return (rec["prompt_set"], rec["backbone"], *method_key(rec["method"]),
+            rec.get("strength", 0))
 
 
 def origin(rec: dict) -> dict[str, str]:
@@ -207,7 +212,7 @@ def sentiment_sort_key(rec: dict) -> tuple:
     """Table 2 order: target negative, none, positive; then backbone, method, |steer|."""
     order = {"negative": 0, "none": 1, "positive": 2}
     return (order[sentiment_target(rec.get("strength"))], rec["backbone"],
-            METHOD_ORDER.get(rec["method"], 50), rec["method"], abs(rec.get("strength") or 0))
+            *method_key(rec["method"]), abs(rec.get("strength") or 0))
 
 
 def sentiment_scorers(rec: dict) -> list[str]:

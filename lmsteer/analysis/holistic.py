@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..tables import METHOD_ORDER, fewer_prompts, toxicity_scorers
+from ..tables import fewer_prompts, method_key, toxicity_scorers
 from .common import plain_log_axis, save_figure
 
 
@@ -22,8 +22,7 @@ def points(records: Sequence[dict], scorer: str | None = None) -> list[dict[str,
                     "max_toxicity": tox["mean"], "tox_ci": [tox["ci_low"], tox["ci_high"]],
                     "perplexity": ppl["mean"], "ppl_ci": [ppl["ci_low"], ppl["ci_high"]],
                     "judge": ppl.get("scorer", "")})
-    return sorted(out, key=lambda p: (p["prompt_set"], p["backbone"],
-                                      METHOD_ORDER.get(p["method"], 50), p["method"]))
+    return sorted(out, key=lambda p: (p["prompt_set"], p["backbone"], *method_key(p["method"])))
 
 
 def to_markdown(pts: Sequence[dict]) -> str:
@@ -46,7 +45,7 @@ def figure(pts: Sequence[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sets = sorted({p["prompt_set"] for p in pts})
-    methods = sorted({p["method"] for p in pts}, key=lambda m: (METHOD_ORDER.get(m, 50), m))
+    methods = sorted({p["method"] for p in pts}, key=method_key)
     backbones = sorted({p["backbone"] for p in pts})
     others = [m for m in methods if m != "lm_steer"]
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(others)}
