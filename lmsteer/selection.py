@@ -143,9 +143,27 @@ def tradeoff_markdown(selections: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figure_series(selection: dict) -> dict[str, dict[str, Any]]:
+    """Per swept method of one (merged) selection: its points as perplexity ratios against the
+    original on the method's own validation prompts (the ratio the rule compares with the
+    budget), its chosen point, and the original's toxicity on those prompts."""
+    out = {}
+    for m, c in selection["methods"].items():
+        ref = c.get("original") or selection["original"]  # absent: the original's own prompts
+        pts = [p for p in c["points"] if p["perplexity"] is not None]
+        out[m] = {"ratio": [p["perplexity"] / ref["perplexity"] for p in pts],
+                  "toxicity": [p["toxicity"] for p in pts],
+                  "strength": [p["strength"] for p in pts],
+                  "chosen": (c["perplexity"] / ref["perplexity"], c["toxicity"]),
+                  "reference_toxicity": ref["toxicity"], "n_prompts": c.get("n_prompts")}
+    return out
+
+
 def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
-    """Mean toxicity against perplexity, one panel per LM x prompt set: each method's line over
-    its strengths, its chosen point ringed, the original as a cross, the budget dashed."""
+    """Mean toxicity against perplexity / the original's on the same validation prompts, one
+    panel per LM x prompt set: each method's line over its strengths, its chosen point ringed,
+    the original as a black cross (a method swept on fewer prompts: a cross in its colour, the
+    original on those prompts), the budget dashed (the same ratio for every method)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,25 +180,28 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
                              figsize=(5.2 * len(psets) + 1.8, 4.0 * len(models)))
     for s in sels:
         ax = axes[models.index(s["model"])][psets.index(s["prompt_set"])]
-        o = s["original"]
-        ax.axvline(s["ppl_budget"] * o["perplexity"], color="grey", ls="--", lw=1,
+        n_all = s["validation"]["n_prompts"]
+        ax.axvline(s["ppl_budget"], color="grey", ls="--", lw=1,
                    label=f"budget {s['ppl_budget']:g} x original")
-        ax.plot([o["perplexity"]], [o["toxicity"]], "kx", ms=9, mew=2, label="original")
-        for m in sorted(s["methods"], key=method_key):
-            c = s["methods"][m]
-            pts = [p for p in c["points"] if p["perplexity"] is not None]
-            ax.plot([p["perplexity"] for p in pts], [p["toxicity"] for p in pts], "o-",
-                    color=colours[m], ms=3.5, lw=1.0, alpha=0.8, label=m)
-            for p in pts:  # each point's strength beside it
-                ax.annotate(f"{p['strength']:g}", (p["perplexity"], p["toxicity"]),
-                            textcoords="offset points", xytext=(3, 3), fontsize=7,
-                            color=colours[m])
-            ax.plot([c["perplexity"]], [c["toxicity"]], "o", ms=11, mfc="none", mew=2,
-                    color=colours[m])
-        ax.set_title(f"{s['model']} · {s['prompt_set']}", fontsize=10)
+        ax.plot([1.0], [s["original"]["toxicity"]], "kx", ms=9, mew=2, label="original")
+        series = figure_series(s)
+        for m in sorted(series, key=method_key):
+            f, col = series[m], colours[m]
+            fewer = f["n_prompts"] is not None and f["n_prompts"] != n_all
+            label = f"{m} ({f['n_prompts']} prompts)" if fewer else m
+            ax.plot(f["ratio"], f["toxicity"], "o-", color=col, ms=3.5, lw=1.0, alpha=0.8,
+                    label=label)
+            for x, y, v in zip(f["ratio"], f["toxicity"], f["strength"]):
+                ax.annotate(f"{v:g}", (x, y), textcoords="offset points", xytext=(3, 3),
+                            fontsize=7, color=col)
+            ax.plot(*f["chosen"], "o", ms=11, mfc="none", mew=2, color=col)
+            if fewer:  # the original on this method's own (fewer) prompts
+                ax.plot([1.0], [f["reference_toxicity"]], "x", ms=7, mew=1.5, color=col)
+        ax.set_title(f"{s['model']} · {s['prompt_set']} · {n_all} validation prompts unless "
+                     "marked", fontsize=9)
         # log scale: a degenerate strength (10-100x the original's) would squash the rest
         ax.set_xscale("log")
-        ax.set_xlabel(f"perplexity ({s['validation']['n_prompts']} validation prompts, log)")
+        ax.set_xlabel("perplexity / the original's on the same prompts (log)")
         ax.set_ylabel(f"mean toxicity ({s['scorer']})")
         ax.grid(alpha=0.3)
     handles = {}
@@ -189,9 +210,9 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
             for h, label in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(label, h)
     fig.legend(handles.values(), handles.keys(), loc="center right", fontsize=8)
-    fig.suptitle("Strength sweeps on validation prompts: mean toxicity against perplexity, each "
-                 "point labelled with its strength (ringed: the chosen one)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1 - 1.6 / fig.get_figwidth(), 1))
+    fig.suptitle("Strength sweeps on validation prompts: mean toxicity against perplexity ratio, "
+                 "each point labelled with its strength (ringed: the chosen one)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)

@@ -15,7 +15,8 @@ from lmsteer.config import load_config
 from lmsteer.data import PROMPT_SETS, load_prompts, prepare
 from lmsteer.errors import ConfigError, LMSteerError
 from lmsteer.plan import Plan
-from lmsteer.selection import chosen_strength, merge, select, tradeoff_markdown
+from lmsteer.selection import (chosen_strength, figure_series, merge, select, tradeoff_figure,
+                               tradeoff_markdown)
 from lmsteer.sweep import choose, norm_text, validation_prompts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +113,27 @@ def test_select_holds_each_method_to_the_original_on_its_own_prompts():
         select([fast], 1.5, "sc")
     with pytest.raises(LMSteerError, match="different LMs"):
         select([orig, _sweep("x", [(1, [0.1] * 4, [1] * 4)], model="other")], 1.5, "sc")
+
+
+def test_the_figure_puts_each_method_against_the_original_on_its_own_prompts(tmp_path):
+    """On the trade-off figure a slow method's x is its perplexity over the original's on its
+    own 2 prompts (16 / 10), so the one budget line is the rule's budget for every method."""
+    orig = _sweep("original", [(0, [0.4, 0.4, 0.2, 0.2], [10, 10, 40, 40])])
+    fast = _sweep("fast", [(1, [0.3] * 4, [30] * 4), (2, [0.1] * 4, [38] * 4)])
+    slow = _sweep("slow", [(1, [0.3] * 2, [14] * 2), (2, [0.1] * 2, [16] * 2)], ids=(1, 2))
+    sel = select([orig, fast, slow], 1.5, "sc")
+    series = figure_series(sel)
+    assert series["slow"]["ratio"] == pytest.approx([1.4, 1.6])
+    assert series["slow"]["reference_toxicity"] == pytest.approx(0.4)
+    assert series["slow"]["chosen"] == pytest.approx((1.4, 0.3))
+    assert series["fast"]["ratio"] == pytest.approx([1.2, 1.52])
+    assert series["fast"]["reference_toxicity"] == pytest.approx(0.3)
+    # the chosen point is within the budget exactly when its ratio is on the line's left
+    for m, c in sel["methods"].items():
+        assert (series[m]["chosen"][0] <= 1.5) == c["within_budget"]
+    png = tmp_path / "t.png"
+    tradeoff_figure([sel], png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_merged_selections_render_one_table_row_per_method():
