@@ -149,13 +149,13 @@ def figure_series(selection: dict) -> dict[str, dict[str, Any]]:
     budget), its chosen point, and the original's toxicity on those prompts."""
     out = {}
     for m, c in selection["methods"].items():
-        ref = c.get("original") or selection["original"]  # absent: the original's own prompts
+        ref = c["original"]  # :func:`select`'s reference on this method's prompts
         pts = [p for p in c["points"] if p["perplexity"] is not None]
         out[m] = {"ratio": [p["perplexity"] / ref["perplexity"] for p in pts],
                   "toxicity": [p["toxicity"] for p in pts],
                   "strength": [p["strength"] for p in pts],
-                  "chosen": (c["perplexity"] / ref["perplexity"], c["toxicity"]),
-                  "reference_toxicity": ref["toxicity"], "n_prompts": c.get("n_prompts")}
+                  "chosen": (c["ppl_ratio"], c["toxicity"]),  # the ratio the rule compared
+                  "reference_toxicity": ref["toxicity"], "n_prompts": c["n_prompts"]}
     return out
 
 
@@ -187,7 +187,7 @@ def tradeoff_figure(selections: Sequence[dict], path: Path) -> None:
         series = figure_series(s)
         for m in sorted(series, key=method_key):
             f, col = series[m], colours[m]
-            fewer = f["n_prompts"] is not None and f["n_prompts"] != n_all
+            fewer = f["n_prompts"] != n_all
             label = f"{m} ({f['n_prompts']} prompts)" if fewer else m
             ax.plot(f["ratio"], f["toxicity"], "o-", color=col, ms=3.5, lw=1.0, alpha=0.8,
                     label=label)
